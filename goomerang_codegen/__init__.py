@@ -1,0 +1,1 @@
+"""protoc-gen-goomerang: typed stubs and handler bases from annotated protos."""

@@ -1,0 +1,210 @@
+"""Sans-I/O frame codec: messages and commands <-> wire bytes.
+
+No asyncio here: bytes in, values out, and the reverse. Server, client and
+the in-memory test transport all go through these functions, and the fuzz
+tests aim at them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from google.protobuf.message import DecodeError
+
+from .errors import FrameDecodeError, PayloadDecodeError
+from .message import Message, Metadata, ProtoMessage, kind_of
+from .protocol_pb2 import BroadcastCmd, Frame, PublishCmd, SubscribeCmd, UnsubscribeCmd
+from .registry import MessageRegistry
+
+__all__ = [
+    "BROADCAST_KIND",
+    "COMMAND_KINDS",
+    "HEADER_PREFIX",
+    "PUBLISH_KIND",
+    "SUBSCRIBE_KIND",
+    "UNSUBSCRIBE_KIND",
+    "BroadcastCommand",
+    "Command",
+    "PublishCommand",
+    "SubscribeCommand",
+    "UnsubscribeCommand",
+    "decode_command",
+    "decode_frame",
+    "decode_message",
+    "encode_broadcast",
+    "encode_frame",
+    "encode_message",
+    "encode_publish",
+    "encode_subscribe",
+    "encode_unsubscribe",
+    "is_command",
+    "prefix_headers",
+    "unprefix_headers",
+]
+
+HEADER_PREFIX = "message-"
+BROADCAST_KIND = kind_of(BroadcastCmd)
+SUBSCRIBE_KIND = kind_of(SubscribeCmd)
+PUBLISH_KIND = kind_of(PublishCmd)
+UNSUBSCRIBE_KIND = kind_of(UnsubscribeCmd)
+COMMAND_KINDS = frozenset({BROADCAST_KIND, SUBSCRIBE_KIND, PUBLISH_KIND, UNSUBSCRIBE_KIND})
+
+_NS = 1_000_000_000
+
+
+def encode_frame(
+    kind: str,
+    payload: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    uuid: str = "",
+    is_sync: bool = False,
+    creation_ns: int | None = None,
+) -> bytes:
+    """Serialize one Frame. Plain frames leave uuid and is_sync unset."""
+    frame = Frame(kind=kind, payloadSize=len(payload), payload=payload)
+    if uuid:
+        frame.uuid = uuid
+    if is_sync:
+        frame.is_sync = True
+    if headers:
+        frame.headers.update(headers)
+    seconds, nanos = divmod(time.time_ns() if creation_ns is None else creation_ns, _NS)
+    creation = frame.creation
+    creation.seconds = seconds
+    creation.nanos = nanos
+    return frame.SerializeToString()
+
+
+def encode_message(msg: Message[ProtoMessage], *, uuid: str = "", is_sync: bool = False) -> tuple[bytes, int]:
+    """Serialize a message as a frame; returns the bytes and the payload size."""
+    payload = msg.payload.SerializeToString()
+    return encode_frame(msg.kind, payload, msg.headers, uuid=uuid, is_sync=is_sync), len(payload)
+
+
+def decode_frame(data: bytes) -> Frame:
+    """Parse one Frame; raises :class:`FrameDecodeError` on malformed bytes."""
+    try:
+        return Frame.FromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise FrameDecodeError(len(data), str(exc) or type(exc).__name__) from exc
+
+
+def _creation_ns(frame: Frame) -> int:
+    if not frame.HasField("creation"):
+        return 0
+    creation = frame.creation
+    return creation.seconds * _NS + creation.nanos
+
+
+def decode_message(frame: Frame, registry: MessageRegistry) -> Message[ProtoMessage]:
+    """Turn a decoded frame into a message, parsing its payload by kind."""
+    kind = frame.kind
+    payload = frame.payload
+    metadata = Metadata(kind, frame.uuid, frame.is_sync, len(payload), _creation_ns(frame))
+    return Message(registry.decode(kind, payload), frame.headers, metadata=metadata)
+
+
+# Header prefixing for commands (PROTOCOL.md: Broadcast and Publish).
+
+
+def prefix_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers of a wrapped user message, as they travel on the command frame."""
+    return {HEADER_PREFIX + key: value for key, value in headers.items()}
+
+
+def unprefix_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The wrapped message's headers: only prefixed ones, prefix stripped."""
+    cut = len(HEADER_PREFIX)
+    return {key[cut:]: value for key, value in headers.items() if key.startswith(HEADER_PREFIX)}
+
+
+# Commands, client -> server.
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastCommand:
+    """Send the wrapped message to every connected client."""
+
+    kind: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishCommand:
+    """Send the wrapped message to the subscribers of `topic`."""
+
+    topic: str
+    kind: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeCommand:
+    """Start receiving publications on `topic`."""
+
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeCommand:
+    """Stop receiving publications on `topic`."""
+
+    topic: str
+
+
+Command: TypeAlias = BroadcastCommand | PublishCommand | SubscribeCommand | UnsubscribeCommand
+
+
+def encode_broadcast(msg: Message[ProtoMessage]) -> tuple[bytes, int]:
+    """A BroadcastCmd frame wrapping `msg`; returns bytes and the inner payload size."""
+    inner = msg.payload.SerializeToString()
+    cmd = BroadcastCmd(kind=msg.kind, message=inner).SerializeToString()
+    return encode_frame(BROADCAST_KIND, cmd, prefix_headers(msg.headers)), len(inner)
+
+
+def encode_publish(topic: str, msg: Message[ProtoMessage]) -> tuple[bytes, int]:
+    """A PublishCmd frame wrapping `msg`; returns bytes and the inner payload size."""
+    inner = msg.payload.SerializeToString()
+    cmd = PublishCmd(topic=topic, kind=msg.kind, message=inner).SerializeToString()
+    return encode_frame(PUBLISH_KIND, cmd, prefix_headers(msg.headers)), len(inner)
+
+
+def encode_subscribe(topic: str) -> bytes:
+    """A SubscribeCmd frame."""
+    return encode_frame(SUBSCRIBE_KIND, SubscribeCmd(topic=topic).SerializeToString())
+
+
+def encode_unsubscribe(topic: str) -> bytes:
+    """An UnsubscribeCmd frame."""
+    return encode_frame(UNSUBSCRIBE_KIND, UnsubscribeCmd(topic=topic).SerializeToString())
+
+
+def decode_command(frame: Frame) -> Command:
+    """Unwrap a command frame (its kind is in COMMAND_KINDS)."""
+    kind = frame.kind
+    try:
+        if kind == PUBLISH_KIND:
+            pub = PublishCmd.FromString(frame.payload)
+            return PublishCommand(pub.topic, pub.kind, pub.message, unprefix_headers(frame.headers))
+        if kind == BROADCAST_KIND:
+            bc = BroadcastCmd.FromString(frame.payload)
+            return BroadcastCommand(bc.kind, bc.message, unprefix_headers(frame.headers))
+        if kind == SUBSCRIBE_KIND:
+            return SubscribeCommand(SubscribeCmd.FromString(frame.payload).topic)
+        if kind == UNSUBSCRIBE_KIND:
+            return UnsubscribeCommand(UnsubscribeCmd.FromString(frame.payload).topic)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
+    raise ValueError(f"{kind!r} is not a command kind")
+
+
+def is_command(kind: str) -> bool:
+    """Whether frames of `kind` carry a client -> server command."""
+    return kind in COMMAND_KINDS
+

@@ -1,0 +1,116 @@
+"""Runs the handler chain of each incoming message, with bounded concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from .errors import HandlerError, NoHandlerError
+from .handler import Handler, Sender
+from .hooks import Hook
+from .message import Message, ProtoMessage
+
+__all__ = ["Dispatcher", "Replier"]
+
+
+class Replier(Protocol):
+    """A sender that can still answer a sync request with an error reply."""
+
+    async def fail(self, request_kind: str, error: BaseException) -> None:
+        """Send an error reply if no reply was sent yet."""
+        ...
+
+
+class Dispatcher:
+    """Looks up the chain for a message's kind and runs it.
+
+    With `max_concurrency` <= 1 the chain runs inline, so the read loop
+    handles one message at a time, in order. Otherwise each message runs in
+    its own task and at most `max_concurrency` run at once across the peer;
+    the caller (a read loop) waits for a free slot, which is backpressure.
+    """
+
+    __slots__ = ("_chains", "_idle", "_on_end", "_on_start", "_report", "_slots", "_tasks")
+
+    def __init__(
+        self,
+        chains: Mapping[str, Handler[Any]],
+        max_concurrency: int,
+        on_worker_start: Hook[[]],
+        on_worker_end: Hook[[]],
+        report: Callable[[BaseException], None],
+    ) -> None:
+        self._chains = chains
+        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency > 1 else None
+        self._on_start = on_worker_start
+        self._on_end = on_worker_end
+        self._report = report
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle: asyncio.Event | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Handler tasks running now (concurrent mode only)."""
+        return len(self._tasks)
+
+    async def dispatch(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
+        """Run (inline) or start (concurrently) the chain for `msg`."""
+        chain = self._chains.get(msg.kind)
+        if chain is None:
+            await self._fail(sender, msg, NoHandlerError(msg.kind))
+            return
+        slots = self._slots
+        if slots is None:
+            await self._run(chain, sender, msg)
+            return
+        await slots.acquire()
+        task = asyncio.get_running_loop().create_task(self._run_in_slot(chain, sender, msg, slots))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    async def _run_in_slot(
+        self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage], slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await self._run(chain, sender, msg)
+        finally:
+            slots.release()
+
+    async def _run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
+        if self._on_start:
+            self._on_start()
+        try:
+            await chain(sender, msg)
+        except Exception as exc:
+            err = HandlerError(msg.kind, exc)
+            err.__cause__ = exc
+            await self._fail(sender, msg, err)
+        finally:
+            if self._on_end:
+                self._on_end()
+
+    async def _fail(self, sender: Sender, msg: Message[ProtoMessage], err: Exception) -> None:
+        self._report(err)
+        fail = getattr(sender, "fail", None)
+        if msg.metadata.is_sync and fail is not None:
+            await fail(msg.kind, err)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._report(exc)
+        if not self._tasks and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float | None) -> set[asyncio.Task[None]]:
+        """Wait for running handlers; returns those still running at the timeout."""
+        if not self._tasks:
+            return set()
+        self._idle = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            pass
+        return set(self._tasks)

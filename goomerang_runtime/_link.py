@@ -1,0 +1,115 @@
+"""The transport under a connection: one WebSocket, or an in-memory pipe.
+
+Server and client speak to a `Link` only, so the in-memory test transport
+(`goomerang_runtime.testing`) runs the very same code paths as a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Protocol
+
+from websockets.asyncio.connection import Connection
+from websockets.exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
+
+__all__ = ["CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "Link", "LinkClosed", "WebSocketLink"]
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class LinkClosed(Exception):
+    """The link is closed; says how it ended."""
+
+    def __init__(self, code: int | None, clean: bool, detail: str) -> None:
+        self.code = code
+        self.clean = clean
+        self.detail = detail
+        super().__init__(code, clean, detail)
+
+    @property
+    def too_big(self) -> bool:
+        """Whether either side closed with 1009 (message too big)."""
+        return self.code == CLOSE_MESSAGE_TOO_BIG
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class Link(Protocol):
+    """A message-oriented, bidirectional, closable transport."""
+
+    @property
+    def remote_address(self) -> str:
+        """``host:port`` of the other end."""
+        ...
+
+    async def recv(self) -> bytes | str:
+        """Next whole message; raises :class:`LinkClosed` once closed."""
+        ...
+
+    async def send(self, data: bytes) -> None:
+        """Send one binary message; raises :class:`LinkClosed` once closed."""
+        ...
+
+    async def ping(self) -> Awaitable[float]:
+        """Send a ping; the awaitable completes when its pong arrives."""
+        ...
+
+    async def close(self, code: int = CLOSE_NORMAL) -> None:
+        """Close handshake with `code`, bounded by the link's close timeout."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a close handshake."""
+        ...
+
+
+def _closed(exc: ConnectionClosed) -> LinkClosed:
+    rcvd, sent = exc.rcvd, exc.sent
+    code = sent.code if sent is not None and (rcvd is None or sent.code == CLOSE_MESSAGE_TOO_BIG) else None
+    if code is None and rcvd is not None:
+        code = rcvd.code
+    return LinkClosed(code, isinstance(exc, ConnectionClosedOK), str(exc))
+
+
+class WebSocketLink:
+    """A :class:`Link` over a `websockets` asyncio connection."""
+
+    __slots__ = ("_ws", "remote_address")
+
+    def __init__(self, ws: Connection) -> None:
+        self._ws = ws
+        address = ws.remote_address
+        self.remote_address = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+
+    async def recv(self) -> bytes | str:
+        try:
+            return await self._ws.recv()
+        except ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def send(self, data: bytes) -> None:
+        try:
+            await self._ws.send(data)
+        except ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def ping(self) -> Awaitable[float]:
+        try:
+            return await self._ws.ping(b"ping")
+        except ConnectionClosed as exc:
+            raise _closed(exc) from None
+        except ConcurrencyError:
+            # The previous ping is still unanswered: wait on it again.
+            pong = self._ws.pending_pings[b"ping"][0]
+            return asyncio.shield(pong)
+
+    async def close(self, code: int = CLOSE_NORMAL) -> None:
+        await self._ws.close(code)
+
+    def abort(self) -> None:
+        self._ws.transport.abort()

@@ -1,0 +1,134 @@
+"""A connection's single writer: a bounded FIFO of frames and the task draining it.
+
+Every send on a connection goes through its outbox, so frames leave in the
+order they were accepted, a slow peer fills only its own queue, and closing
+can first flush what was accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from ._link import Link, LinkClosed
+from .errors import ConnectionLostError
+
+__all__ = ["Outbox", "QueueFullTimeout"]
+
+
+class QueueFullTimeout(Exception):
+    """The outbox stayed full for the whole wait."""
+
+    def __init__(self, queued: int, waited: float) -> None:
+        self.queued = queued
+        self.waited = waited
+        super().__init__(queued, waited)
+
+
+class Outbox:
+    """Bounded FIFO of encoded frames written to a link by one task."""
+
+    __slots__ = ("_closed", "_empty", "_items", "_limit", "_link", "_space", "_task", "_wakeup")
+
+    def __init__(self, link: Link, limit: int) -> None:
+        self._link = link
+        self._limit = limit
+        self._items: deque[bytes] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._space: asyncio.Future[None] | None = None
+        self._empty: asyncio.Future[None] | None = None
+        self._closed: ConnectionLostError | None = None
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the outbox accepts no more frames."""
+        return self._closed is not None
+
+    def offer(self, data: bytes) -> bool:
+        """Queue one frame if there is room now; False when full or closed."""
+        if self._closed is not None or len(self._items) >= self._limit:
+            return False
+        self._push(data)
+        return True
+
+    def _push(self, data: bytes) -> None:
+        self._items.append(data)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
+
+    async def put(self, data: bytes, timeout: float | None = None) -> None:
+        """Queue one frame, waiting up to `timeout` seconds for room.
+
+        Raises :class:`QueueFullTimeout` when no room came in time and
+        :class:`ConnectionLostError` once the link is closed.
+        """
+        if self._closed is not None:
+            raise self._closed
+        if len(self._items) >= self._limit:
+            await self._wait_for_room(timeout)
+        self._push(data)
+
+    async def _wait_for_room(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while len(self._items) >= self._limit:
+            if self._space is None or self._space.done():
+                self._space = loop.create_future()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await asyncio.shield(self._space)
+            except TimeoutError:
+                raise QueueFullTimeout(len(self._items), timeout or 0.0) from None
+            if self._closed is not None:
+                raise self._closed
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued frame was written; False on timeout or close."""
+        if not self._items or self._closed is not None:
+            return not self._items
+        if self._empty is None or self._empty.done():
+            self._empty = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._empty)
+        except TimeoutError:
+            return False
+        return not self._items
+
+    def close(self, reason: ConnectionLostError) -> None:
+        """Stop accepting frames; queued ones are dropped and waiters fail."""
+        if self._closed is None:
+            self._closed = reason
+        self._items.clear()
+        for fut in (self._space, self._empty, self._wakeup):
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+        if asyncio.current_task() is not self._task:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        items = self._items
+        link = self._link
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while items:
+                    data = items.popleft()
+                    space = self._space
+                    if space is not None and not space.done():
+                        space.set_result(None)
+                    await link.send(data)
+                empty = self._empty
+                if empty is not None and not empty.done():
+                    empty.set_result(None)
+                self._wakeup = wakeup = loop.create_future()
+                await wakeup
+        except LinkClosed as exc:
+            self.close(ConnectionLostError(f"write failed: {exc}", exc.code))

@@ -1,0 +1,388 @@
+"""The goomerang client: one WebSocket to a server, sends, sync requests, pub/sub."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid as _uuid
+from types import TracebackType
+from typing import Self, TypeVar, Unpack, overload
+
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidHandshake, InvalidURI
+
+from ._codec import (
+    decode_frame,
+    decode_message,
+    encode_broadcast,
+    encode_message,
+    encode_publish,
+    encode_subscribe,
+    encode_unsubscribe,
+)
+from ._connection import ERROR_REPLY_KIND, as_message
+from ._dispatch import Dispatcher
+from ._link import CLOSE_NORMAL, Link, LinkClosed, WebSocketLink
+from ._outbox import Outbox
+from ._peer import PeerBase
+from .config import ClientConfig, ClientOptions
+from .errors import (
+    AlreadyRunningError,
+    ConnectError,
+    ConnectionLostError,
+    FrameDecodeError,
+    HandlerError,
+    HeartbeatTimeoutError,
+    MessageTooBigError,
+    NotRunningError,
+    PayloadDecodeError,
+    RemoteHandlerError,
+    SyncTimeoutError,
+    TextFrameError,
+    UnexpectedReplyError,
+    UnknownKindError,
+    UnknownReplyError,
+)
+from .handler import PeerInfo
+from .message import Message, ProtoMessage, kind_of
+from .protocol_pb2 import Frame
+from .reply_pb2 import ErrorReply
+from .status import Status
+from .topics import validate_pattern, validate_topic
+
+__all__ = ["Client"]
+
+R = TypeVar("R", bound=ProtoMessage)
+
+
+class _ClientSender:
+    """The sender client handlers get: it sends to the server."""
+
+    __slots__ = ("_client", "peer")
+
+    def __init__(self, client: Client, peer: PeerInfo) -> None:
+        self._client = client
+        self.peer = peer
+
+    async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
+        return await self._client.send(msg)
+
+
+class Client(PeerBase[ClientConfig]):
+    """A goomerang client.
+
+    ::
+
+        client = Client(server="127.0.0.1:8080")
+        client.register_message(Pong)
+        async with client:                     # or: await client.connect()
+            reply = await client.send_sync(Ping(), timeout=2)
+
+    Options are keyword arguments validated by :class:`ClientConfig`. A
+    client may connect again after it reached CLOSED.
+    """
+
+    _side = "client"
+
+    def __init__(self, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(ClientConfig.from_options("client", dict(options)))
+        self._link: Link | None = None
+        self._outbox: Outbox | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[Message[ProtoMessage]]] = {}
+        self._closing_by_us = False
+        self._finished: asyncio.Event | None = None
+        self._topics: set[str] = set()
+
+    @property
+    def url(self) -> str:
+        """The server's WebSocket URL."""
+        if self._config.tls is not None:
+            return f"wss://{self._config.server}/wss"
+        return f"ws://{self._config.server}/ws"
+
+    @property
+    def pending_sync(self) -> int:
+        """send_sync calls waiting for their reply now."""
+        return len(self._pending)
+
+    @property
+    def subscriptions(self) -> frozenset[str]:
+        """Topics this client is subscribed to."""
+        return frozenset(self._topics)
+
+    # Lifecycle.
+
+    async def connect(self, timeout: float | None = None) -> None:
+        """Open the connection; returns once RUNNING.
+
+        Raises :class:`ConnectError` if the server cannot be reached or
+        refuses the handshake, :class:`AlreadyRunningError` if connected.
+        """
+        if self._status in (Status.RUNNING, Status.CLOSING):
+            raise AlreadyRunningError(f"client is {self._status.name}")
+        config = self._config
+        try:
+            async with asyncio.timeout(timeout):
+                ws = await ws_connect(
+                    self.url,
+                    ssl=config.tls,
+                    open_timeout=config.handshake_timeout,
+                    ping_interval=None,  # our heartbeat pings with the Go payload
+                    ping_timeout=None,
+                    close_timeout=config.close_wait,
+                    max_size=config.max_message_size,
+                    compression="deflate" if config.compression else None,
+                    additional_headers=config.headers or None,
+                    user_agent_header=None,
+                )
+        except TimeoutError:
+            raise ConnectError(self.url, f"timed out after {timeout}s") from None
+        except (OSError, InvalidHandshake, InvalidURI) as exc:
+            raise ConnectError(self.url, str(exc) or type(exc).__name__) from exc
+        await self.attach(WebSocketLink(ws))
+
+    async def attach(self, link: Link) -> None:
+        """Start running over an already open `link` (used by :meth:`connect`
+        and by the in-memory test transport)."""
+        if self._status in (Status.RUNNING, Status.CLOSING):
+            raise AlreadyRunningError(f"client is {self._status.name}")
+        config = self._config
+        self._link = link
+        self._outbox = Outbox(link, config.send_queue_size)
+        self._dispatcher = Dispatcher(
+            self._build_chains(),
+            config.max_concurrency,
+            self._worker_start_hook,
+            self._worker_end_hook,
+            self._report,
+        )
+        self._closing_by_us = False
+        self._finished = asyncio.Event()
+        sender = _ClientSender(self, PeerInfo("server", link.remote_address))
+        loop = asyncio.get_running_loop()
+        self._configuration_hook(config)
+        self._set_status(Status.RUNNING)
+        self._reader = loop.create_task(self._read_loop(link, sender))
+        if config.heartbeat_interval is not None:
+            timeout = config.heartbeat_timeout or config.heartbeat_interval
+            self._heartbeat = loop.create_task(self._beat(link, config.heartbeat_interval, timeout))
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Close handshake (code 1000), then wait for in-flight handlers.
+
+        What was already sent is flushed first. Returns once CLOSED; handlers
+        still running after `timeout` seconds are cancelled and reported.
+        """
+        if self._status is not Status.RUNNING:
+            raise NotRunningError("close", self._status.name)
+        assert self._link is not None and self._outbox is not None and self._reader is not None
+        self._closing_by_us = True
+        self._set_status(Status.CLOSING)
+        await self._outbox.flush(self._config.close_wait)
+        try:
+            async with asyncio.timeout(self._config.close_wait * 2):
+                await self._link.close(CLOSE_NORMAL)
+        except TimeoutError:
+            self._link.abort()
+        await asyncio.shield(self._reader)
+        await self._finish(timeout)
+
+    async def wait_closed(self) -> None:
+        """Wait until the client reached CLOSED (e.g. after the server closed it)."""
+        if self._finished is None:
+            raise NotRunningError("wait for close", self._status.name)
+        await self._finished.wait()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._status is Status.RUNNING:
+            await self.close()
+        elif self._status is Status.CLOSING and self._finished is not None:
+            await self._finished.wait()
+
+    async def _finish(self, timeout: float | None) -> None:
+        assert self._dispatcher is not None and self._finished is not None
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        for task in await self._dispatcher.wait_idle(timeout):
+            task.cancel()
+            self._report(HandlerError("<unfinished at close>", asyncio.CancelledError("handler cancelled at close")))
+        self._topics.clear()
+        self._set_status(Status.CLOSED)
+        self._close_hook()
+        self._finished.set()
+
+    def _connection_ended(self, reason: ConnectionLostError) -> None:
+        if self._status is Status.RUNNING:
+            self._set_status(Status.CLOSING)
+        assert self._outbox is not None
+        self._outbox.close(reason)
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(reason)
+
+    # Reading.
+
+    async def _read_loop(self, link: Link, sender: _ClientSender) -> None:
+        registry = self._registry
+        dispatcher = self._dispatcher
+        assert dispatcher is not None
+        report = self._report
+        reason = ConnectionLostError("the server closed the connection", CLOSE_NORMAL)
+        try:
+            while True:
+                try:
+                    data = await link.recv()
+                except LinkClosed as exc:
+                    if self._closing_by_us:
+                        reason = ConnectionLostError("the client closed the connection", exc.code)
+                    elif exc.too_big:
+                        reason = ConnectionLostError(f"message too big: {exc}", exc.code)
+                        report(MessageTooBigError(str(exc)))
+                    elif not exc.clean:
+                        reason = ConnectionLostError(str(exc), exc.code)
+                        report(reason)
+                    break
+                if isinstance(data, str):
+                    report(TextFrameError(len(data)))
+                    continue
+                try:
+                    frame = decode_frame(data)
+                except FrameDecodeError as exc:
+                    report(exc)
+                    continue
+                if frame.is_sync:
+                    self._complete(frame)
+                    continue
+                try:
+                    msg = decode_message(frame, registry)
+                except (UnknownKindError, PayloadDecodeError) as exc:
+                    report(exc)
+                    continue
+                await dispatcher.dispatch(sender, msg)
+        finally:
+            self._connection_ended(reason)
+        if not self._closing_by_us:
+            await self._finish(self._config.close_wait)
+
+    def _complete(self, frame: Frame) -> None:
+        fut = self._pending.pop(frame.uuid, None)
+        if fut is None or fut.done():
+            self._report(UnknownReplyError(frame.uuid, frame.kind))
+            return
+        if frame.kind == ERROR_REPLY_KIND:
+            err = ErrorReply.FromString(frame.payload)
+            fut.set_exception(RemoteHandlerError(err.request_kind, err.error_type, err.message))
+            return
+        try:
+            fut.set_result(decode_message(frame, self._registry))
+        except (UnknownKindError, PayloadDecodeError) as exc:
+            fut.set_exception(exc)
+
+    async def _beat(self, link: Link, interval: float, timeout: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                pong = await link.ping()
+                async with asyncio.timeout(timeout):
+                    await pong
+            except TimeoutError:
+                self._report(HeartbeatTimeoutError(timeout))
+                link.abort()
+                return
+            except Exception:  # the connection closed; the read loop reports it
+                return
+
+    # Sending.
+
+    def _running_outbox(self, operation: str) -> Outbox:
+        if self._status is not Status.RUNNING or self._outbox is None:
+            raise NotRunningError(operation, self._status.name)
+        return self._outbox
+
+    async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
+        """Fire and forget: send `msg` to the server; returns the payload size."""
+        outbox = self._running_outbox("send")
+        data, size = encode_message(as_message(msg))
+        await outbox.put(data)
+        return size
+
+    @overload
+    async def send_sync(
+        self, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None
+    ) -> Message[ProtoMessage]: ...
+
+    @overload
+    async def send_sync(
+        self, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None, expect: type[R]
+    ) -> Message[R]: ...
+
+    async def send_sync(
+        self,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: type[ProtoMessage] | None = None,
+    ) -> Message[ProtoMessage]:
+        """Send a request and wait for its reply.
+
+        The reply may be of any registered kind; pass `expect` to require one
+        (:class:`UnexpectedReplyError` otherwise) and get it typed. Raises
+        :class:`SyncTimeoutError` after `timeout` seconds,
+        :class:`ConnectionLostError` at once if the connection ends first, and
+        :class:`RemoteHandlerError` if the server's handler raised.
+        """
+        outbox = self._running_outbox("send_sync")
+        m = as_message(msg)
+        request_id = str(_uuid.uuid4())
+        data, _ = encode_message(m, uuid=request_id, is_sync=True)
+        fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = fut
+        try:
+            await outbox.put(data)
+            async with asyncio.timeout(timeout):
+                reply = await fut
+        except TimeoutError:
+            raise SyncTimeoutError(m.kind, timeout or 0.0) from None
+        finally:
+            self._pending.pop(request_id, None)
+        if expect is not None and not isinstance(reply.payload, expect):
+            raise UnexpectedReplyError(reply.kind, (kind_of(expect),))
+        return reply
+
+    # Broadcast and pub/sub commands (the server does the fan-out).
+
+    async def broadcast(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
+        """Ask the server to send `msg` to every connected client, this one included."""
+        outbox = self._running_outbox("broadcast")
+        data, size = encode_broadcast(as_message(msg))
+        await outbox.put(data)
+        return size
+
+    async def publish(self, topic: str, msg: Message[ProtoMessage] | ProtoMessage) -> int:
+        """Ask the server to send `msg` to every subscriber of `topic`."""
+        outbox = self._running_outbox("publish")
+        data, size = encode_publish(validate_topic(topic), as_message(msg))
+        await outbox.put(data)
+        return size
+
+    async def subscribe(self, topic: str) -> None:
+        """Receive what is published on `topic` (wildcards: see :mod:`.topics`)."""
+        outbox = self._running_outbox("subscribe")
+        await outbox.put(encode_subscribe(validate_pattern(topic)))
+        self._topics.add(topic)
+
+    async def unsubscribe(self, topic: str) -> None:
+        """Stop receiving what is published on `topic`."""
+        outbox = self._running_outbox("unsubscribe")
+        await outbox.put(encode_unsubscribe(topic))
+        self._topics.discard(topic)

@@ -1,0 +1,153 @@
+"""Validated configuration of servers and clients.
+
+`Server(**options)` and `Client(**options)` take keyword arguments; they are
+validated here by pydantic models, and a bad one raises :class:`ConfigError`
+naming the field. The `*Options` TypedDicts let mypy check the keyword names
+and types at the call site.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Annotated, Any, Self, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CLOSE_WAIT",
+    "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_HEARTBEAT_INTERVAL",
+    "DEFAULT_LISTEN",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_SEND_QUEUE_SIZE",
+    "DEFAULT_SLOW_CONSUMER_TIMEOUT",
+    "ClientConfig",
+    "ClientOptions",
+    "ServerConfig",
+    "ServerOptions",
+    "parse_address",
+]
+
+DEFAULT_LISTEN = "127.0.0.1:0"
+DEFAULT_MAX_CONCURRENCY = 10
+DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+DEFAULT_CLOSE_WAIT = 5.0
+DEFAULT_HEARTBEAT_INTERVAL = 5.0
+DEFAULT_SEND_QUEUE_SIZE = 1024
+DEFAULT_SLOW_CONSUMER_TIMEOUT = 5.0
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+def parse_address(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (IPv6 as ``[::1]:port``); raises ValueError."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{value!r} is not host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{value!r}: write IPv6 hosts in brackets, [::1]:port")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{value!r}: port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    @classmethod
+    def from_options(cls, owner: str, options: dict[str, Any]) -> Self:
+        """Validate keyword options; raises :class:`ConfigError` naming each bad field."""
+        try:
+            return cls.model_validate(options)
+        except ValidationError as exc:
+            problems = {".".join(str(part) for part in err["loc"]) or "options": err["msg"] for err in exc.errors()}
+            raise ConfigError(owner, problems) from None
+
+
+class _Common(_Config):
+    tls: ssl.SSLContext | None = None
+    """TLS context; with it the endpoint is ``wss://host:port/wss``."""
+    max_concurrency: Annotated[int, Field(ge=0)] = DEFAULT_MAX_CONCURRENCY
+    """Handlers running at once; 0 or 1 runs them inline in the read loop, in order."""
+    max_message_size: PositiveInt = DEFAULT_MAX_MESSAGE_SIZE
+    """Largest incoming WebSocket message in bytes; a larger one closes with 1009."""
+    handshake_timeout: PositiveFloat = DEFAULT_HANDSHAKE_TIMEOUT
+    """Seconds allowed for the TLS and WebSocket opening handshakes."""
+    compression: bool = False
+    """permessage-deflate; off by default, as in the Go library."""
+    close_wait: PositiveFloat = DEFAULT_CLOSE_WAIT
+    """Seconds to wait for the peer's close frame before dropping TCP."""
+    send_queue_size: PositiveInt = DEFAULT_SEND_QUEUE_SIZE
+    """Frames that may wait in a connection's outgoing queue."""
+
+
+class ServerConfig(_Common):
+    """Options of a :class:`~goomerang_runtime.Server`."""
+
+    listen: str = DEFAULT_LISTEN
+    """``host:port`` to listen on; port 0 picks a free one (see ``server.addr``)."""
+    slow_consumer_timeout: PositiveFloat = DEFAULT_SLOW_CONSUMER_TIMEOUT
+    """Seconds a client's outgoing queue may stay full before it is disconnected."""
+    error_details: bool = True
+    """Send the exception message of a failed sync handler to the caller."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        parse_address(value)
+        return value
+
+
+class ClientConfig(_Common):
+    """Options of a :class:`~goomerang_runtime.Client`."""
+
+    server: str
+    """``host:port`` of the server."""
+    heartbeat_interval: PositiveFloat | None = DEFAULT_HEARTBEAT_INTERVAL
+    """Seconds between pings; None disables them."""
+    heartbeat_timeout: PositiveFloat | None = None
+    """Seconds to wait for a pong before the server is deemed gone; default: the interval."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra headers of the WebSocket handshake request (e.g. Authorization)."""
+
+    @field_validator("server")
+    @classmethod
+    def _check_server(cls, value: str) -> str:
+        _, port = parse_address(value)
+        if port == 0:
+            raise ValueError("the server port cannot be 0")
+        return value
+
+
+class _CommonOptions(TypedDict, total=False):
+    tls: ssl.SSLContext | None
+    max_concurrency: int
+    max_message_size: int
+    handshake_timeout: float
+    compression: bool
+    close_wait: float
+    send_queue_size: int
+
+
+class ServerOptions(_CommonOptions, total=False):
+    """Keyword options of `Server(...)`; see :class:`ServerConfig` for each."""
+
+    listen: str
+    slow_consumer_timeout: float
+    error_details: bool
+
+
+class ClientOptions(_CommonOptions, total=False):
+    """Keyword options of `Client(...)`; see :class:`ClientConfig` for each."""
+
+    server: str
+    heartbeat_interval: float | None
+    heartbeat_timeout: float | None
+    headers: dict[str, str]

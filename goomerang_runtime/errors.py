@@ -1,0 +1,355 @@
+"""Every error the runtime raises or reports, under one root.
+
+Catch :class:`GoomerangError` for all of them. The tree keeps "the caller
+misused the API" apart from "the peer or the network failed", so retries can
+be built on the second branch only::
+
+    GoomerangError
+    ├── UsageError                  the caller misused the API
+    │   ├── ConfigError             an option failed validation
+    │   ├── NotRunningError         the peer is not RUNNING
+    │   ├── AlreadyRunningError     run()/connect() on a running peer
+    │   ├── RegistrationClosedError handle()/middleware() after start
+    │   ├── DuplicateKindError      two message classes for one kind
+    │   └── DuplicateHandlerError   two handlers for one kind
+    ├── ProtocolError               the peer sent something we cannot use
+    │   ├── FrameDecodeError        bytes that are not a goomerang Frame
+    │   ├── TextFrameError          a text WebSocket message
+    │   ├── UnknownKindError        a kind missing from the registry
+    │   ├── NoHandlerError          a known kind that has no handler here
+    │   ├── PayloadDecodeError      a payload that does not parse as its kind
+    │   ├── UnknownReplyError       a sync reply nobody waits for (late)
+    │   └── UnexpectedReplyError    a sync reply of a kind the caller did not expect
+    ├── TransportError              the connection failed
+    │   ├── ConnectError            could not open the WebSocket
+    │   ├── ConnectionLostError     the connection ended under a pending call
+    │   ├── HeartbeatTimeoutError   the server stopped answering pings
+    │   ├── MessageTooBigError      the peer closed with 1009 (message too big)
+    │   └── SlowConsumerError       a peer's outgoing queue stayed full
+    ├── SyncTimeoutError            send_sync deadline passed (also a TimeoutError)
+    ├── HandlerError                a local handler raised (reported to on_error)
+    ├── HookError                   a hook raised (reported to on_error)
+    └── RemoteHandlerError          the peer's handler raised on our sync request
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyRunningError",
+    "ConfigError",
+    "ConnectError",
+    "ConnectionLostError",
+    "DuplicateHandlerError",
+    "DuplicateKindError",
+    "FrameDecodeError",
+    "GoomerangError",
+    "HandlerError",
+    "HeartbeatTimeoutError",
+    "HookError",
+    "MessageTooBigError",
+    "NoHandlerError",
+    "NotRunningError",
+    "PayloadDecodeError",
+    "ProtocolError",
+    "RegistrationClosedError",
+    "RemoteHandlerError",
+    "SlowConsumerError",
+    "SyncTimeoutError",
+    "TextFrameError",
+    "TransportError",
+    "UnexpectedReplyError",
+    "UnknownKindError",
+    "UnknownReplyError",
+    "UsageError",
+]
+
+
+class GoomerangError(Exception):
+    """Root of every error raised or reported by goomerang."""
+
+
+# The caller misused the API.
+
+
+class UsageError(GoomerangError):
+    """The caller used the API in a way it does not allow."""
+
+
+class ConfigError(UsageError, ValueError):
+    """An option failed validation; `problems` maps each bad field to why."""
+
+    def __init__(self, owner: str, problems: dict[str, str]) -> None:
+        self.owner = owner
+        self.problems = problems
+        super().__init__(owner, problems)
+
+    def __str__(self) -> str:
+        parts = "; ".join(f"{field!r}: {why}" for field, why in self.problems.items())
+        return f"invalid {self.owner} option {parts}"
+
+
+class NotRunningError(UsageError):
+    """The operation needs a RUNNING peer."""
+
+    def __init__(self, operation: str, status: str) -> None:
+        self.operation = operation
+        self.status = status
+        super().__init__(operation, status)
+
+    def __str__(self) -> str:
+        return f"cannot {self.operation}: status is {self.status}, not RUNNING"
+
+
+class AlreadyRunningError(UsageError):
+    """The peer was already started (a server runs only once)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(what)
+
+    def __str__(self) -> str:
+        return self.what
+
+
+class RegistrationClosedError(UsageError):
+    """Handlers, middlewares and kinds must be registered before start."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(what)
+
+    def __str__(self) -> str:
+        return f"cannot register {self.what}: the peer already started"
+
+
+class DuplicateKindError(UsageError):
+    """Two different message classes claim one kind (full name)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(kind)
+
+    def __str__(self) -> str:
+        return f"kind {self.kind!r} is already registered with another class"
+
+
+class DuplicateHandlerError(UsageError):
+    """A second handler for a kind that already has one."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(kind)
+
+    def __str__(self) -> str:
+        return f"kind {self.kind!r} already has a handler"
+
+
+# The peer sent something we cannot use.
+
+
+class ProtocolError(GoomerangError):
+    """The peer sent data that breaks the goomerang protocol."""
+
+
+class FrameDecodeError(ProtocolError):
+    """A binary WebSocket message that is not a serialized Frame."""
+
+    def __init__(self, size: int, reason: str) -> None:
+        self.size = size
+        self.reason = reason
+        super().__init__(size, reason)
+
+    def __str__(self) -> str:
+        return f"malformed frame of {self.size} bytes: {self.reason}"
+
+
+class TextFrameError(ProtocolError):
+    """A text WebSocket message; goomerang frames are binary only."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        super().__init__(size)
+
+    def __str__(self) -> str:
+        return f"text message of {self.size} characters ignored: frames must be binary"
+
+
+class UnknownKindError(ProtocolError):
+    """A frame whose kind is not in the receiver's registry."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(kind)
+
+    def __str__(self) -> str:
+        return f"unknown message kind {self.kind!r}: register it first"
+
+
+class NoHandlerError(ProtocolError):
+    """A plain frame of a registered kind for which no handler is registered."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(kind)
+
+    def __str__(self) -> str:
+        return f"no handler for message kind {self.kind!r}"
+
+
+class PayloadDecodeError(ProtocolError):
+    """A payload that does not parse as the message class of its kind."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        self.kind = kind
+        self.reason = reason
+        super().__init__(kind, reason)
+
+    def __str__(self) -> str:
+        return f"payload of kind {self.kind!r} does not parse: {self.reason}"
+
+
+class UnknownReplyError(ProtocolError):
+    """A sync reply whose uuid no caller waits for (it came too late)."""
+
+    def __init__(self, uuid: str, kind: str) -> None:
+        self.uuid = uuid
+        self.kind = kind
+        super().__init__(uuid, kind)
+
+    def __str__(self) -> str:
+        return f"sync reply {self.uuid!r} of kind {self.kind!r} has no waiting caller"
+
+
+class UnexpectedReplyError(ProtocolError):
+    """A sync reply whose kind is not one the caller accepts."""
+
+    def __init__(self, got: str, expected: tuple[str, ...]) -> None:
+        self.got = got
+        self.expected = expected
+        super().__init__(got, expected)
+
+    def __str__(self) -> str:
+        return f"sync reply of kind {self.got!r}, expected one of {list(self.expected)}"
+
+
+# The connection failed.
+
+
+class TransportError(GoomerangError):
+    """The network or the peer failed; a retry may succeed."""
+
+
+class ConnectError(TransportError):
+    """The WebSocket connection could not be opened."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(url, reason)
+
+    def __str__(self) -> str:
+        return f"cannot connect to {self.url}: {self.reason}"
+
+
+class ConnectionLostError(TransportError):
+    """The connection ended while something was still waiting on it."""
+
+    def __init__(self, reason: str, code: int | None = None) -> None:
+        self.reason = reason
+        self.code = code
+        super().__init__(reason, code)
+
+    def __str__(self) -> str:
+        suffix = f" (close code {self.code})" if self.code is not None else ""
+        return f"connection lost: {self.reason}{suffix}"
+
+
+class HeartbeatTimeoutError(TransportError):
+    """No pong came back within the heartbeat timeout; the peer is gone."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(timeout)
+
+    def __str__(self) -> str:
+        return f"no pong within {self.timeout:g}s: closing the connection"
+
+
+class MessageTooBigError(TransportError):
+    """A message exceeded a size limit; the connection closed with 1009."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+    def __str__(self) -> str:
+        return f"message too big, connection closed with code 1009: {self.detail}"
+
+
+class SlowConsumerError(TransportError):
+    """A peer did not drain its outgoing queue in time and was disconnected."""
+
+    def __init__(self, peer: str, queued: int, waited: float) -> None:
+        self.peer = peer
+        self.queued = queued
+        self.waited = waited
+        super().__init__(peer, queued, waited)
+
+    def __str__(self) -> str:
+        return (
+            f"slow consumer {self.peer}: outgoing queue full ({self.queued} frames) "
+            f"for {self.waited:g}s, disconnected"
+        )
+
+
+# Everything else.
+
+
+class SyncTimeoutError(GoomerangError, TimeoutError):
+    """No sync reply arrived before the deadline."""
+
+    def __init__(self, kind: str, timeout: float) -> None:
+        self.kind = kind
+        self.timeout = timeout
+        super().__init__(kind, timeout)
+
+    def __str__(self) -> str:
+        return f"no reply to {self.kind!r} within {self.timeout:g}s"
+
+
+class HandlerError(GoomerangError):
+    """A local handler (or middleware) raised; the original is `__cause__`."""
+
+    def __init__(self, kind: str, error: BaseException) -> None:
+        self.kind = kind
+        self.error = error
+        super().__init__(kind, error)
+
+    def __str__(self) -> str:
+        return f"handler for {self.kind!r} raised {type(self.error).__name__}: {self.error}"
+
+
+class HookError(GoomerangError):
+    """A user hook raised; the original is `__cause__`."""
+
+    def __init__(self, hook: str, error: BaseException) -> None:
+        self.hook = hook
+        self.error = error
+        super().__init__(hook, error)
+
+    def __str__(self) -> str:
+        return f"hook {self.hook} raised {type(self.error).__name__}: {self.error}"
+
+
+class RemoteHandlerError(GoomerangError):
+    """The peer's handler raised while serving our sync request."""
+
+    def __init__(self, request_kind: str, error_type: str, detail: str) -> None:
+        self.request_kind = request_kind
+        self.error_type = error_type
+        self.detail = detail
+        super().__init__(request_kind, error_type, detail)
+
+    def __str__(self) -> str:
+        detail = f": {self.detail}" if self.detail else ""
+        return f"remote handler for {self.request_kind!r} failed with {self.error_type}{detail}"

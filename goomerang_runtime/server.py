@@ -1,0 +1,440 @@
+"""The goomerang server: accepts WebSocket clients and dispatches their frames."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self, TypeVar, Unpack
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import ServerConnection as WsConnection
+from websockets.asyncio.server import serve
+from websockets.http11 import Request, Response
+
+from ._codec import (
+    BroadcastCommand,
+    Command,
+    PublishCommand,
+    SubscribeCommand,
+    UnsubscribeCommand,
+    decode_command,
+    decode_frame,
+    decode_message,
+    encode_frame,
+    encode_message,
+    is_command,
+)
+from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
+from ._dispatch import Dispatcher
+from ._link import Link, LinkClosed, WebSocketLink
+from .config import ServerConfig, ServerOptions, parse_address
+from .errors import (
+    AlreadyRunningError,
+    ConnectionLostError,
+    FrameDecodeError,
+    GoomerangError,
+    HandlerError,
+    MessageTooBigError,
+    NotRunningError,
+    PayloadDecodeError,
+    ProtocolError,
+    TextFrameError,
+    UnknownKindError,
+)
+from .handler import PeerInfo
+from .hooks import Hook
+from .message import Message, ProtoMessage
+from .status import Status
+from .topics import TopicIndex, validate_pattern, validate_topic
+from ._peer import PeerBase
+
+__all__ = ["BroadcastResult", "Server"]
+
+Fn = TypeVar("Fn", bound=Callable[..., object])
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastResult:
+    """What a broadcast did for one client."""
+
+    peer: PeerInfo
+    size: int
+    """Payload bytes queued for the client (0 on error)."""
+    duration: float
+    """Seconds until the frame was queued for the client."""
+    error: GoomerangError | None = None
+    """Why the client did not get the frame, if it did not."""
+
+
+class Server(PeerBase[ServerConfig]):
+    """A goomerang server.
+
+    ::
+
+        server = Server(listen="127.0.0.1:8080")
+        server.handle(Ping, on_ping)
+        async with server:            # or: await server.run()
+            ...
+
+    Options are keyword arguments validated by :class:`ServerConfig`. The
+    endpoint is ``/ws``, or ``/wss`` when `tls` is set. A server runs once.
+    """
+
+    _side = "server"
+
+    def __init__(self, **options: Unpack[ServerOptions]) -> None:
+        super().__init__(ServerConfig.from_options("server", dict(options)))
+        self._ws_server: WsServer | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._connections: dict[str, ServerConnection] = {}
+        self._ids = itertools.count(1)
+        self._addr: str | None = None
+        self._closed: asyncio.Event | None = None
+        self._topics: TopicIndex[ServerConnection] = TopicIndex()
+        self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
+        self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
+        self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
+        self._unsubscribe_hook: Hook[[str]] = Hook("on_unsubscribe", self._report)
+        self._publish_hook: Hook[[str, str]] = Hook("on_publish", self._report)
+
+    # Where it listens.
+
+    @property
+    def endpoint(self) -> str:
+        """The WebSocket path: ``/ws``, or ``/wss`` with TLS."""
+        return "/wss" if self._config.tls is not None else "/ws"
+
+    @property
+    def addr(self) -> str:
+        """The bound ``host:port`` (the real port when listening on port 0)."""
+        if self._addr is None:
+            raise NotRunningError("read the address", self._status.name)
+        return self._addr
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port/ws`` or ``wss://host:port/wss``."""
+        scheme = "wss" if self._config.tls is not None else "ws"
+        return f"{scheme}://{self.addr}{self.endpoint}"
+
+    @property
+    def peers(self) -> list[PeerInfo]:
+        """The clients connected now."""
+        return [conn.peer for conn in self._connections.values()]
+
+    # Pub/sub hooks.
+
+    def on_broadcast(self, fn: Fn) -> Fn:
+        """Call ``fn(kind, results, duration)`` after each broadcast."""
+        self._broadcast_hook.add(fn)
+        return fn
+
+    def on_client_broadcast(self, fn: Fn) -> Fn:
+        """Call ``fn(kind)`` when a client asks for a broadcast."""
+        self._client_broadcast_hook.add(fn)
+        return fn
+
+    def on_subscribe(self, fn: Fn) -> Fn:
+        """Call ``fn(topic)`` when a client subscribes."""
+        self._subscribe_hook.add(fn)
+        return fn
+
+    def on_unsubscribe(self, fn: Fn) -> Fn:
+        """Call ``fn(topic)`` when a client unsubscribes."""
+        self._unsubscribe_hook.add(fn)
+        return fn
+
+    def on_publish(self, fn: Fn) -> Fn:
+        """Call ``fn(topic, kind)`` for each publication (client or server)."""
+        self._publish_hook.add(fn)
+        return fn
+
+    # Lifecycle.
+
+    async def start(self) -> None:
+        """Start listening; returns once RUNNING. See also :meth:`run`."""
+        if self._status is not Status.NEW:
+            raise AlreadyRunningError(f"a server runs only once (status {self._status.name})")
+        config = self._config
+        self._dispatcher = Dispatcher(
+            self._build_chains(),
+            config.max_concurrency,
+            self._worker_start_hook,
+            self._worker_end_hook,
+            self._report,
+        )
+        self._closed = asyncio.Event()
+        host, port = parse_address(config.listen)
+        self._ws_server = await serve(
+            self._serve_websocket,
+            host,
+            port,
+            ssl=config.tls,
+            process_request=self._process_request,
+            compression="deflate" if config.compression else None,
+            open_timeout=config.handshake_timeout,
+            ping_interval=None,  # only clients ping (PROTOCOL.md)
+            ping_timeout=None,
+            close_timeout=config.close_wait,
+            max_size=config.max_message_size,
+            server_header=None,
+        )
+        sockname = self._ws_server.sockets[0].getsockname()
+        self._addr = f"[{sockname[0]}]:{sockname[1]}" if ":" in sockname[0] else f"{sockname[0]}:{sockname[1]}"
+        self._configuration_hook(config)
+        self._set_status(Status.RUNNING)
+
+    async def run(self) -> None:
+        """Start and serve until :meth:`shutdown` completes."""
+        await self.start()
+        assert self._closed is not None
+        await self._closed.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until the server reached CLOSED."""
+        if self._closed is None:
+            raise NotRunningError("wait for close", self._status.name)
+        await self._closed.wait()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._status is Status.RUNNING:
+            await self.shutdown()
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Close every client (code 1000, in parallel), then wait for handlers.
+
+        Returns once CLOSED. Handlers still running after `timeout` seconds
+        are cancelled and reported to the error hooks.
+        """
+        if self._status is not Status.RUNNING:
+            raise NotRunningError("shut down", self._status.name)
+        assert self._ws_server is not None and self._dispatcher is not None and self._closed is not None
+        self._set_status(Status.CLOSING)
+        self._ws_server.close(close_connections=False)
+        conns = list(self._connections.values())
+        if conns:
+            await asyncio.gather(*(conn.close() for conn in conns))
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._ws_server.wait_closed()
+        except TimeoutError:
+            for conn in list(self._connections.values()):
+                if conn.task is not None:
+                    conn.task.cancel()
+        remaining = None if deadline is None else max(0.0, deadline - loop.time())
+        for task in await self._dispatcher.wait_idle(remaining):
+            task.cancel()
+            self._report(HandlerError("<unfinished at shutdown>", asyncio.CancelledError("handler cancelled at shutdown")))
+        self._set_status(Status.CLOSED)
+        self._close_hook()
+        self._closed.set()
+
+    # Handshake.
+
+    def _process_request(self, ws: WsConnection, request: Request) -> Response | None:
+        if urlsplit(request.path).path != self.endpoint:
+            return ws.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
+        if self._status is not Status.RUNNING:
+            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower():
+            return ws.respond(http.HTTPStatus.FORBIDDEN, "Forbidden: origin not allowed\n")
+        return None
+
+    async def _serve_websocket(self, ws: WsConnection) -> None:
+        assert ws.request is not None
+        await self.serve_link(WebSocketLink(ws), dict(ws.request.headers.raw_items()))
+
+    async def serve_link(self, link: Link, headers: dict[str, str] | None = None) -> None:
+        """Serve one connected client over `link` until it closes.
+
+        The WebSocket listener calls this for each client; the in-memory test
+        transport calls it directly.
+        """
+        config = self._config
+        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, headers=headers or {})
+        conn = ServerConnection(
+            link,
+            peer,
+            queue_size=config.send_queue_size,
+            queue_timeout=config.slow_consumer_timeout,
+            close_wait=config.close_wait,
+            error_details=config.error_details,
+        )
+        conn.task = asyncio.current_task()
+        self._connections[peer.id] = conn
+        try:
+            await self._read_loop(conn)
+        finally:
+            del self._connections[peer.id]
+            conn.outbox.close(ConnectionLostError("connection closed"))
+            self._leave_topics(conn)
+
+    # Reading.
+
+    async def _read_loop(self, conn: ServerConnection) -> None:
+        link = conn.link
+        registry = self._registry
+        dispatcher = self._dispatcher
+        assert dispatcher is not None
+        report = self._report
+        while True:
+            try:
+                data = await link.recv()
+            except LinkClosed as exc:
+                if exc.too_big:
+                    report(MessageTooBigError(f"from {conn.peer.remote_address}: {exc}"))
+                elif not exc.clean:
+                    report(ConnectionLostError(f"{conn.peer.id} ({conn.peer.remote_address}): {exc}", exc.code))
+                return
+            if isinstance(data, str):
+                report(TextFrameError(len(data)))
+                continue
+            try:
+                frame = decode_frame(data)
+                if is_command(frame.kind):
+                    self._run_command(conn, decode_command(frame))
+                    continue
+                msg = decode_message(frame, registry)
+            except FrameDecodeError as exc:
+                report(exc)
+                continue
+            except (UnknownKindError, PayloadDecodeError) as exc:
+                report(exc)
+                if frame.is_sync:
+                    await ReplySender(conn, frame.uuid).fail(frame.kind, exc)
+                continue
+            sender = ReplySender(conn, frame.uuid) if frame.is_sync else conn.sender
+            await dispatcher.dispatch(sender, msg)
+
+    # Commands from clients (run in the read loop, so per-connection order holds).
+
+    def _run_command(self, conn: ServerConnection, cmd: Command) -> None:
+        if isinstance(cmd, PublishCommand):
+            try:
+                validate_topic(cmd.topic)
+                self._registry.decode(cmd.kind, cmd.payload)
+            except (ValueError, ProtocolError) as exc:
+                self._report(exc)
+                return
+            self._publish_local(cmd.topic, cmd.kind, encode_frame(cmd.kind, cmd.payload, cmd.headers))
+        elif isinstance(cmd, BroadcastCommand):
+            try:
+                self._registry.decode(cmd.kind, cmd.payload)
+            except ProtocolError as exc:
+                self._report(exc)
+                return
+            self._client_broadcast_hook(cmd.kind)
+            self._fan_out(list(self._connections.values()), encode_frame(cmd.kind, cmd.payload, cmd.headers))
+        elif isinstance(cmd, SubscribeCommand):
+            try:
+                validate_pattern(cmd.topic)
+            except ValueError as exc:
+                self._report(exc)
+                return
+            if cmd.topic not in conn.topics:
+                conn.topics.add(cmd.topic)
+                self._topics.add(cmd.topic, conn)
+            self._subscribe_hook(cmd.topic)
+        elif isinstance(cmd, UnsubscribeCommand):
+            if cmd.topic in conn.topics:
+                conn.topics.discard(cmd.topic)
+                self._topics.remove(cmd.topic, conn)
+            self._unsubscribe_hook(cmd.topic)
+
+    def _leave_topics(self, conn: ServerConnection) -> None:
+        self._topics.remove_all(conn.topics, conn)
+        conn.topics.clear()
+
+    # Fan-out.
+
+    def _fan_out(self, conns: list[ServerConnection], data: bytes) -> None:
+        """Queue `data` for each connection; full queues get a bounded wait in the background."""
+        slow = [conn for conn in conns if not conn.offer(data)]
+        for conn in slow:
+            asyncio.get_running_loop().create_task(self._send_or_report(conn, data))
+
+    async def _send_or_report(self, conn: ServerConnection, data: bytes) -> None:
+        try:
+            await conn.send_frame(data)
+        except GoomerangError as exc:
+            self._report(exc)
+
+    def _publish_local(self, topic: str, kind: str, data: bytes) -> None:
+        self._publish_hook(topic, kind)
+        subscribers = self._topics.match(topic)
+        if subscribers:
+            self._fan_out(list(subscribers), data)
+
+    async def publish(self, topic: str, msg: Message[ProtoMessage] | ProtoMessage) -> None:
+        """Send `msg` as a plain frame to every client subscribed to `topic`."""
+        if self._status is not Status.RUNNING:
+            raise NotRunningError("publish", self._status.name)
+        validate_topic(topic)
+        m = as_message(msg)
+        data, _ = encode_message(m)
+        self._publish_local(topic, m.kind, data)
+
+    async def broadcast(
+        self, msg: Message[ProtoMessage] | ProtoMessage, timeout: float | None = None
+    ) -> list[BroadcastResult]:
+        """Send `msg` to every connected client, in parallel.
+
+        Returns one result per client; a client that failed (gone, or too
+        slow within `timeout`) has its error in its result and in the error
+        hooks, and never stops the others.
+        """
+        if self._status is not Status.RUNNING:
+            raise NotRunningError("broadcast", self._status.name)
+        m = as_message(msg)
+        data, size = encode_message(m)
+        started = time.perf_counter()
+        results: list[BroadcastResult] = []
+        slow: list[ServerConnection] = []
+        for conn in list(self._connections.values()):
+            if conn.offer(data):
+                results.append(BroadcastResult(conn.peer, size, time.perf_counter() - started))
+            else:
+                slow.append(conn)
+        if slow:
+            results.extend(await asyncio.gather(*(self._deliver(conn, data, size, timeout) for conn in slow)))
+        self._broadcast_hook(m.kind, results, time.perf_counter() - started)
+        return results
+
+    async def _deliver(self, conn: ServerConnection, data: bytes, size: int, timeout: float | None) -> BroadcastResult:
+        """Wait for room in a full queue, up to `timeout` and the slow-consumer limit."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                await conn.send_frame(data)
+        except TimeoutError:
+            err: GoomerangError = ConnectionLostError(f"broadcast to {conn.peer.id} timed out after {timeout}s")
+            self._report(err)
+            return BroadcastResult(conn.peer, 0, time.perf_counter() - started, err)
+        except GoomerangError as exc:
+            self._report(exc)
+            return BroadcastResult(conn.peer, 0, time.perf_counter() - started, exc)
+        return BroadcastResult(conn.peer, size, time.perf_counter() - started)
+
+    # Direct sends.
+
+    async def send_to(self, peer_id: str, msg: Message[ProtoMessage] | ProtoMessage) -> int:
+        """Send `msg` to one connected client by its :attr:`PeerInfo.id`."""
+        conn = self._connections.get(peer_id)
+        if conn is None:
+            raise ConnectionLostError(f"no connected client {peer_id!r}")
+        return await ConnectionSender(conn).send(msg)

@@ -1,0 +1,123 @@
+"""Topic names and subscription patterns, and the index matching them.
+
+Topics are exact strings, as in the Go library. Going beyond it, a
+subscription may use NATS subject wildcards on dot-separated tokens: ``*``
+matches exactly one token and ``>`` (only as the last token) matches one or
+more tokens. ``rooms.*`` matches ``rooms.go`` but not ``rooms.go.dev``;
+``rooms.>`` matches both, but not ``rooms``. A subscription without a
+wildcard token matches only the identical topic. A published topic is always
+literal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
+
+__all__ = ["TopicIndex", "is_pattern", "pattern_matches", "validate_pattern", "validate_topic"]
+
+S = TypeVar("S", bound=Hashable)
+_WILDCARDS = ("*", ">")
+
+
+def is_pattern(pattern: str) -> bool:
+    """Whether a subscription uses a wildcard token."""
+    return any(token in _WILDCARDS for token in pattern.split("."))
+
+
+def validate_pattern(pattern: str) -> str:
+    """Check a subscription; raises ValueError for an empty one or a misplaced ``>``."""
+    if not pattern:
+        raise ValueError("topic must not be empty")
+    tokens = pattern.split(".")
+    if ">" in tokens[:-1]:
+        raise ValueError(f"topic {pattern!r}: '>' may only be the last token")
+    return pattern
+
+
+def validate_topic(topic: str) -> str:
+    """Check a published topic; raises ValueError for an empty or wildcard topic."""
+    if not topic:
+        raise ValueError("topic must not be empty")
+    if is_pattern(topic):
+        raise ValueError(f"topic {topic!r}: wildcards are for subscriptions, publish to a literal topic")
+    return topic
+
+
+def _tokens_match(pattern: tuple[str, ...], topic: list[str]) -> bool:
+    last = len(pattern) - 1
+    for i, token in enumerate(pattern):
+        if token == ">" and i == last:
+            return len(topic) > i
+        if i >= len(topic) or (token != "*" and token != topic[i]):
+            return False
+    return len(topic) == len(pattern)
+
+
+def pattern_matches(pattern: str, topic: str) -> bool:
+    """Whether subscription `pattern` receives publications on `topic`."""
+    if not is_pattern(pattern):
+        return pattern == topic
+    return _tokens_match(tuple(pattern.split(".")), topic.split("."))
+
+
+class TopicIndex(Generic[S]):
+    """Which subscribers each subscription pattern has; matches topics to them."""
+
+    __slots__ = ("_exact", "_wild")
+
+    def __init__(self) -> None:
+        self._exact: dict[str, set[S]] = {}
+        self._wild: dict[str, tuple[tuple[str, ...], set[S]]] = {}
+
+    def add(self, pattern: str, subscriber: S) -> bool:
+        """Subscribe; returns True when `pattern` had no subscriber before."""
+        if is_pattern(pattern):
+            entry = self._wild.get(pattern)
+            if entry is None:
+                self._wild[pattern] = (tuple(pattern.split(".")), {subscriber})
+                return True
+            entry[1].add(subscriber)
+            return False
+        subs = self._exact.get(pattern)
+        if subs is None:
+            self._exact[pattern] = {subscriber}
+            return True
+        subs.add(subscriber)
+        return False
+
+    def remove(self, pattern: str, subscriber: S) -> bool:
+        """Unsubscribe; returns True when `pattern` has no subscriber left."""
+        wild = self._wild.get(pattern)
+        subs = wild[1] if wild is not None else self._exact.get(pattern)
+        if subs is None or subscriber not in subs:
+            return False
+        subs.discard(subscriber)
+        if subs:
+            return False
+        self._wild.pop(pattern, None)
+        self._exact.pop(pattern, None)
+        return True
+
+    def remove_all(self, patterns: Iterable[str], subscriber: S) -> list[str]:
+        """Unsubscribe from each pattern; returns those left without subscribers."""
+        return [pattern for pattern in patterns if self.remove(pattern, subscriber)]
+
+    def match(self, topic: str) -> set[S]:
+        """Every subscriber whose pattern matches `topic` (each once)."""
+        exact = self._exact.get(topic)
+        if not self._wild:
+            return set(exact) if exact else set()
+        found: set[S] = set(exact) if exact else set()
+        tokens = topic.split(".")
+        for pattern, subs in self._wild.values():
+            if _tokens_match(pattern, tokens):
+                found |= subs
+        return found
+
+    def patterns(self) -> list[str]:
+        """Every pattern with at least one subscriber, sorted."""
+        return sorted([*self._exact, *self._wild])
+
+    def __len__(self) -> int:
+        return len(self._exact) + len(self._wild)

@@ -1,0 +1,50 @@
+"""Rewrite every committed file that protoc or our plugin produces.
+
+Run after editing a `.proto` under `protos/` or the plugin, then review the
+diff: `python scripts/regen.py`. The tests fail while any of these is stale.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+# Wire-level protos compiled into the runtime package so a wheel needs no protoc.
+RUNTIME_PROTOS = ("goomerang/protocol.proto", "goomerang/reply.proto")
+
+
+def _protoc(args: list[str]) -> None:
+    # protoc finds protoc-gen-mypy on PATH: the venv's bin directory.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS}", *args]
+    subprocess.run(cmd, check=True, env={**os.environ, "PATH": path})
+
+
+def regen_runtime_protos(out_pkg: Path) -> None:
+    """Compile the wire protos into `out_pkg` (the runtime package)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _protoc([f"--python_out={tmp}", f"--mypy_out={tmp}", *RUNTIME_PROTOS])
+        for proto in RUNTIME_PROTOS:
+            stem = Path(proto).stem + "_pb2"
+            for suffix in (".py", ".pyi"):
+                src = Path(tmp) / "goomerang" / (stem + suffix)
+                text = src.read_text()
+                # The module lives in goomerang_runtime, not in a `goomerang` package.
+                text = re.sub(r"'goomerang\.(\w+_pb2)'", r"'goomerang_runtime.\1'", text)
+                (out_pkg / (stem + suffix)).write_text(text)
+
+
+def main() -> None:
+    regen_runtime_protos(ROOT / "goomerang_runtime")
+    shutil.rmtree(ROOT / "goomerang_runtime" / "__pycache__", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
