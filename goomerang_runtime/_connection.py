@@ -24,7 +24,18 @@ def as_message(msg: Message[ProtoMessage] | ProtoMessage) -> Message[ProtoMessag
 class ServerConnection:
     """A client connected to the server: its link, outbox and subscriptions."""
 
-    __slots__ = ("_close_wait", "_queue_timeout", "error_details", "link", "outbox", "peer", "sender", "task", "topics")
+    __slots__ = (
+        "_close_wait",
+        "_queue_timeout",
+        "closing",
+        "error_details",
+        "link",
+        "outbox",
+        "peer",
+        "sender",
+        "task",
+        "topics",
+    )
 
     def __init__(
         self,
@@ -45,6 +56,7 @@ class ServerConnection:
         self._queue_timeout = queue_timeout
         self._close_wait = close_wait
         self.error_details = error_details
+        self.closing = False
 
     def offer(self, data: bytes) -> bool:
         """Queue a frame if there is room now, without waiting."""
@@ -78,6 +90,7 @@ class ServerConnection:
 
     async def close(self) -> None:
         """Flush what was accepted, then the close handshake with code 1000."""
+        self.closing = True
         await self.outbox.flush(self._close_wait)
         self.outbox.close(ConnectionLostError("server closed the connection", CLOSE_NORMAL))
         try:

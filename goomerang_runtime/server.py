@@ -222,10 +222,11 @@ class Server(PeerBase[ServerConfig]):
             raise NotRunningError("shut down", self._status.name)
         assert self._ws_server is not None and self._dispatcher is not None and self._closed is not None
         self._set_status(Status.CLOSING)
+        # Go's order: close every client first (new upgrades get 503 meanwhile),
+        # then stop listening, then close any client that slipped in between.
+        await self._close_connections()
         self._ws_server.close(close_connections=False)
-        conns = list(self._connections.values())
-        if conns:
-            await asyncio.gather(*(conn.close() for conn in conns))
+        await self._close_connections()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         try:
@@ -242,6 +243,11 @@ class Server(PeerBase[ServerConfig]):
         self._set_status(Status.CLOSED)
         self._close_hook()
         self._closed.set()
+
+    async def _close_connections(self) -> None:
+        conns = [conn for conn in self._connections.values() if not conn.closing]
+        if conns:
+            await asyncio.gather(*(conn.close() for conn in conns))
 
     # Handshake.
 

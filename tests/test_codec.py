@@ -1,0 +1,121 @@
+"""The sans-I/O frame codec, with plain bytes and no event loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
+from goomerang_runtime import FrameDecodeError, Message, MessageRegistry, PayloadDecodeError, UnknownKindError
+from goomerang_runtime._codec import (
+    BroadcastCommand,
+    PublishCommand,
+    SubscribeCommand,
+    UnsubscribeCommand,
+    decode_command,
+    decode_frame,
+    decode_message,
+    encode_broadcast,
+    encode_frame,
+    encode_message,
+    encode_publish,
+    encode_subscribe,
+    encode_unsubscribe,
+    is_command,
+    prefix_headers,
+    unprefix_headers,
+)
+from goomerang_runtime.protocol_pb2 import Frame
+
+
+def registry(*classes: type) -> MessageRegistry:
+    reg = MessageRegistry()
+    for cls in classes:
+        reg.register(cls)
+    return reg
+
+
+def test_plain_frame_has_go_fields_and_no_sync_fields_on_the_wire() -> None:
+    data, size = encode_message(Message(MessageV1(message="hello"), {"k": "v"}))
+    frame = Frame.FromString(data)
+    assert frame.kind == "goomerang.example.MessageV1"
+    assert frame.payloadSize == size == len(MessageV1(message="hello").SerializeToString())
+    assert dict(frame.headers) == {"k": "v"}
+    assert frame.HasField("creation") and frame.creation.seconds > 0
+    # uuid (field 1) and is_sync (field 4) stay at their zero value: absent on the wire.
+    assert b"\x0a" not in data[:1] and frame.uuid == "" and not frame.is_sync
+    assert Frame(kind=frame.kind).SerializeToString()[:1] == b"\x12"
+
+
+def test_sync_frame_carries_uuid_and_flag() -> None:
+    data, _ = encode_message(Message(MessageV1()), uuid="0f8fad5b-d9cb-469f-a165-70867728950e", is_sync=True)
+    frame = decode_frame(data)
+    assert frame.uuid == "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert frame.is_sync
+
+
+def test_creation_time_round_trips_to_nanoseconds() -> None:
+    data = encode_frame("k", b"", creation_ns=1_700_000_000_123_456_789)
+    msg_frame = decode_frame(data)
+    assert msg_frame.creation.seconds == 1_700_000_000
+    assert msg_frame.creation.nanos == 123_456_789
+
+
+def test_decode_message_builds_metadata() -> None:
+    data, size = encode_message(Message(MessageV1(message="x"), {"a": "1"}), uuid="u", is_sync=True)
+    msg = decode_message(decode_frame(data), registry(MessageV1))
+    assert msg.payload == MessageV1(message="x")
+    assert msg.headers == {"a": "1"}
+    assert msg.metadata.kind == "goomerang.example.MessageV1"
+    assert msg.metadata.uuid == "u" and msg.metadata.is_sync
+    assert msg.metadata.payload_size == size
+    assert msg.metadata.creation is not None
+
+
+@pytest.mark.parametrize("data", [b"\xff", b"\x0a\x05ab", b"\x12\x02\xff\xfe", b"\x08"])
+def test_malformed_bytes_raise_frame_decode_error(data: bytes) -> None:
+    with pytest.raises(FrameDecodeError) as info:
+        decode_frame(data)
+    assert info.value.size == len(data)
+    assert "malformed frame" in str(info.value)
+
+
+def test_unknown_kind_and_bad_payload_are_typed() -> None:
+    frame = decode_frame(encode_frame("nope.Nothing", b""))
+    with pytest.raises(UnknownKindError, match="nope.Nothing"):
+        decode_message(frame, registry(MessageV1))
+    frame = decode_frame(encode_frame("goomerang.example.MessageV1", b"\x0a\x05ab"))
+    with pytest.raises(PayloadDecodeError, match="MessageV1"):
+        decode_message(frame, registry(MessageV1))
+
+
+def test_header_prefixing_round_trip_drops_unprefixed() -> None:
+    wrapped = prefix_headers({"a": "1", "b": "2"})
+    assert wrapped == {"message-a": "1", "message-b": "2"}
+    assert unprefix_headers({**wrapped, "outer": "x"}) == {"a": "1", "b": "2"}
+
+
+def test_broadcast_command_wraps_payload_and_prefixes_headers() -> None:
+    msg = Message(ReplyV1(message="all"), {"h": "v"})
+    data, size = encode_broadcast(msg)
+    frame = decode_frame(data)
+    assert frame.kind == "goomerang.protocol.BroadcastCmd"
+    assert dict(frame.headers) == {"message-h": "v"}
+    assert is_command(frame.kind)
+    cmd = decode_command(frame)
+    assert cmd == BroadcastCommand("goomerang.example.ReplyV1", ReplyV1(message="all").SerializeToString(), {"h": "v"})
+    assert size == len(cmd.payload)
+
+
+def test_publish_subscribe_unsubscribe_commands() -> None:
+    data, _ = encode_publish("rooms.go", Message(MessageV1(message="m"), {"x": "y"}))
+    assert decode_command(decode_frame(data)) == PublishCommand(
+        "rooms.go", "goomerang.example.MessageV1", MessageV1(message="m").SerializeToString(), {"x": "y"}
+    )
+    assert decode_command(decode_frame(encode_subscribe("a.b"))) == SubscribeCommand("a.b")
+    assert decode_command(decode_frame(encode_unsubscribe("a.b"))) == UnsubscribeCommand("a.b")
+
+
+def test_command_with_bad_payload_is_a_payload_error() -> None:
+    frame = decode_frame(encode_frame("goomerang.protocol.PublishCmd", b"\x0a\x09ab"))
+    with pytest.raises(PayloadDecodeError):
+        decode_command(frame)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from goomerang_runtime.topics import TopicIndex, pattern_matches, validate_pattern, validate_topic
+
+
+@pytest.mark.parametrize(
+    ("pattern", "topic", "matches"),
+    [
+        ("topic.a", "topic.a", True),
+        ("topic.a", "topic.b", False),
+        ("topic.a", "topic.a.b", False),
+        ("rooms.*", "rooms.go", True),
+        ("rooms.*", "rooms.go.dev", False),
+        ("rooms.*", "rooms", False),
+        ("rooms.>", "rooms.go", True),
+        ("rooms.>", "rooms.go.dev", True),
+        ("rooms.>", "rooms", False),
+        ("*.go", "rooms.go", True),
+        ("*.go", "go", False),
+        ("*", "anything", True),
+        ("*", "a.b", False),
+        (">", "a", True),
+        (">", "a.b.c", True),
+        ("a.*.c", "a.b.c", True),
+        ("a.*.c", "a.b.d", False),
+        ("a.*.>", "a.b.c.d", True),
+        ("a.*.>", "a.b", False),
+        ("a b", "a b", True),  # Go topics are any string: exact match
+        ("a*", "ab", False),  # '*' is a wildcard only as a whole token
+        ("a*", "a*", True),
+    ],
+)
+def test_wildcard_table(pattern: str, topic: str, matches: bool) -> None:
+    assert pattern_matches(pattern, topic) is matches
+    index: TopicIndex[str] = TopicIndex()
+    index.add(pattern, "sub")
+    assert (index.match(topic) == {"sub"}) is matches
+
+
+def test_index_reports_first_and_last_subscriber() -> None:
+    index: TopicIndex[str] = TopicIndex()
+    assert index.add("rooms.*", "a") is True
+    assert index.add("rooms.*", "b") is False
+    assert index.add("rooms.go", "a") is True
+    assert index.match("rooms.go") == {"a", "b"}
+    assert index.remove("rooms.*", "a") is False
+    assert index.remove("rooms.*", "b") is True
+    assert index.remove("rooms.*", "b") is False
+    assert index.remove_all(["rooms.go", "never"], "a") == ["rooms.go"]
+    assert len(index) == 0 and index.match("rooms.go") == set()
+
+
+def test_validation() -> None:
+    with pytest.raises(ValueError, match="last token"):
+        validate_pattern("a.>.b")
+    with pytest.raises(ValueError, match="empty"):
+        validate_pattern("")
+    with pytest.raises(ValueError, match="literal"):
+        validate_topic("rooms.*")
+    assert validate_topic("rooms.go") == "rooms.go"
