@@ -207,4 +207,3 @@ def decode_command(frame: Frame) -> Command:
 def is_command(kind: str) -> bool:
     """Whether frames of `kind` carry a client -> server command."""
     return kind in COMMAND_KINDS
-

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+
 from ._codec import encode_frame, encode_message
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
 from ._outbox import Outbox, QueueFullTimeout
@@ -157,7 +159,6 @@ class ReplySender:
             message=str(cause) if self._conn.error_details else "",
         ).SerializeToString()
         data = encode_frame(ERROR_REPLY_KIND, reply, uuid=self._uuid, is_sync=True)
-        try:
+        # If the client is gone, its caller fails on the lost connection instead.
+        with contextlib.suppress(ConnectionLostError, SlowConsumerError):
             await self._conn.send_frame(data)
-        except (ConnectionLostError, SlowConsumerError):
-            pass  # the client is gone; its caller fails on the lost connection

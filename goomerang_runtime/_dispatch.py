@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -46,7 +47,7 @@ class Dispatcher:
         self._on_start = on_worker_start
         self._on_end = on_worker_end
         self._report = report
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], str] = {}
         self._idle: asyncio.Event | None = None
 
     @property
@@ -66,7 +67,7 @@ class Dispatcher:
             return
         await slots.acquire()
         task = asyncio.get_running_loop().create_task(self._run_in_slot(chain, sender, msg, slots))
-        self._tasks.add(task)
+        self._tasks[task] = msg.kind
         task.add_done_callback(self._task_done)
 
     async def _run_in_slot(
@@ -97,20 +98,22 @@ class Dispatcher:
             await fail(msg.kind, err)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._report(exc)
         if not self._tasks and self._idle is not None:
             self._idle.set()
 
-    async def wait_idle(self, timeout: float | None) -> set[asyncio.Task[None]]:
-        """Wait for running handlers; returns those still running at the timeout."""
-        if not self._tasks:
-            return set()
-        self._idle = asyncio.Event()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._idle.wait()
-        except TimeoutError:
-            pass
-        return set(self._tasks)
+    async def drain(self, timeout: float | None, when: str) -> None:
+        """Wait for running handlers; cancel and report those left after `timeout`."""
+        if self._tasks:
+            self._idle = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._idle.wait()
+        for task, kind in list(self._tasks.items()):
+            task.cancel()
+            cancelled = asyncio.CancelledError(f"handler still running at {when} after {timeout}s, cancelled")
+            err = HandlerError(kind, cancelled)
+            err.__cause__ = cancelled
+            self._report(err)

@@ -30,7 +30,6 @@ from .errors import (
     ConnectError,
     ConnectionLostError,
     FrameDecodeError,
-    HandlerError,
     HeartbeatTimeoutError,
     MessageTooBigError,
     NotRunningError,
@@ -177,7 +176,9 @@ class Client(PeerBase[ClientConfig]):
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("close", self._status.name)
-        assert self._link is not None and self._outbox is not None and self._reader is not None
+        assert self._link is not None
+        assert self._outbox is not None
+        assert self._reader is not None
         self._closing_by_us = True
         self._set_status(Status.CLOSING)
         await self._outbox.flush(self._config.close_wait)
@@ -208,13 +209,12 @@ class Client(PeerBase[ClientConfig]):
             await self._finished.wait()
 
     async def _finish(self, timeout: float | None) -> None:
-        assert self._dispatcher is not None and self._finished is not None
+        assert self._dispatcher is not None
+        assert self._finished is not None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
-        for task in await self._dispatcher.wait_idle(timeout):
-            task.cancel()
-            self._report(HandlerError("<unfinished at close>", asyncio.CancelledError("handler cancelled at close")))
+        await self._dispatcher.drain(timeout, "close")
         self._topics.clear()
         self._set_status(Status.CLOSED)
         self._close_hook()

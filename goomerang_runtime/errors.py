@@ -297,8 +297,7 @@ class SlowConsumerError(TransportError):
 
     def __str__(self) -> str:
         return (
-            f"slow consumer {self.peer}: outgoing queue full ({self.queued} frames) "
-            f"for {self.waited:g}s, disconnected"
+            f"slow consumer {self.peer}: outgoing queue full ({self.queued} frames) for {self.waited:g}s, disconnected"
         )
 
 

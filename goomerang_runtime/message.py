@@ -41,7 +41,7 @@ class Metadata:
         if not self.creation_ns:
             return None
         seconds, nanos = divmod(self.creation_ns, 1_000_000_000)
-        stamp = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+        stamp = _dt.datetime.fromtimestamp(seconds, _dt.UTC)
         return stamp + _dt.timedelta(microseconds=nanos // 1000)
 
 

@@ -33,13 +33,13 @@ from ._codec import (
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
 from ._link import Link, LinkClosed, WebSocketLink
+from ._peer import PeerBase
 from .config import ServerConfig, ServerOptions, parse_address
 from .errors import (
     AlreadyRunningError,
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
-    HandlerError,
     MessageTooBigError,
     NotRunningError,
     PayloadDecodeError,
@@ -52,7 +52,6 @@ from .hooks import Hook
 from .message import Message, ProtoMessage
 from .status import Status
 from .topics import TopicIndex, validate_pattern, validate_topic
-from ._peer import PeerBase
 
 __all__ = ["BroadcastResult", "Server"]
 
@@ -220,7 +219,9 @@ class Server(PeerBase[ServerConfig]):
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("shut down", self._status.name)
-        assert self._ws_server is not None and self._dispatcher is not None and self._closed is not None
+        assert self._ws_server is not None
+        assert self._dispatcher is not None
+        assert self._closed is not None
         self._set_status(Status.CLOSING)
         # Go's order: close every client first (new upgrades get 503 meanwhile),
         # then stop listening, then close any client that slipped in between.
@@ -237,9 +238,7 @@ class Server(PeerBase[ServerConfig]):
                 if conn.task is not None:
                     conn.task.cancel()
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
-        for task in await self._dispatcher.wait_idle(remaining):
-            task.cancel()
-            self._report(HandlerError("<unfinished at shutdown>", asyncio.CancelledError("handler cancelled at shutdown")))
+        await self._dispatcher.drain(remaining, "shutdown")
         self._set_status(Status.CLOSED)
         self._close_hook()
         self._closed.set()

@@ -40,9 +40,12 @@ def test_plain_frame_has_go_fields_and_no_sync_fields_on_the_wire() -> None:
     assert frame.kind == "goomerang.example.MessageV1"
     assert frame.payloadSize == size == len(MessageV1(message="hello").SerializeToString())
     assert dict(frame.headers) == {"k": "v"}
-    assert frame.HasField("creation") and frame.creation.seconds > 0
+    assert frame.HasField("creation")
+    assert frame.creation.seconds > 0
     # uuid (field 1) and is_sync (field 4) stay at their zero value: absent on the wire.
-    assert b"\x0a" not in data[:1] and frame.uuid == "" and not frame.is_sync
+    assert b"\x0a" not in data[:1]
+    assert frame.uuid == ""
+    assert not frame.is_sync
     assert Frame(kind=frame.kind).SerializeToString()[:1] == b"\x12"
 
 
@@ -66,7 +69,8 @@ def test_decode_message_builds_metadata() -> None:
     assert msg.payload == MessageV1(message="x")
     assert msg.headers == {"a": "1"}
     assert msg.metadata.kind == "goomerang.example.MessageV1"
-    assert msg.metadata.uuid == "u" and msg.metadata.is_sync
+    assert msg.metadata.uuid == "u"
+    assert msg.metadata.is_sync
     assert msg.metadata.payload_size == size
     assert msg.metadata.creation is not None
 
@@ -81,7 +85,7 @@ def test_malformed_bytes_raise_frame_decode_error(data: bytes) -> None:
 
 def test_unknown_kind_and_bad_payload_are_typed() -> None:
     frame = decode_frame(encode_frame("nope.Nothing", b""))
-    with pytest.raises(UnknownKindError, match="nope.Nothing"):
+    with pytest.raises(UnknownKindError, match=r"nope\.Nothing"):
         decode_message(frame, registry(MessageV1))
     frame = decode_frame(encode_frame("goomerang.example.MessageV1", b"\x0a\x05ab"))
     with pytest.raises(PayloadDecodeError, match="MessageV1"):

@@ -17,8 +17,10 @@ def test_hooks_run_in_order_and_a_raising_one_is_reported() -> None:
     hook.add(lambda x: calls.append("third " + x))
     hook("go")
     assert calls == ["first go", "third go"]
-    assert len(reported) == 1 and isinstance(reported[0], HookError)
-    assert "on_thing" in str(reported[0]) and "boom go" in str(reported[0])
+    assert len(reported) == 1
+    assert isinstance(reported[0], HookError)
+    assert "on_thing" in str(reported[0])
+    assert "boom go" in str(reported[0])
 
 
 def test_a_raising_error_hook_is_logged_not_raised(caplog: object) -> None:

@@ -24,5 +24,5 @@ def test_headers_are_copied_not_shared() -> None:
 
 def test_metadata_creation_is_utc_datetime() -> None:
     meta = Metadata("k", creation_ns=1_700_000_000_500_000_000)
-    assert meta.creation == dt.datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=dt.timezone.utc)
+    assert meta.creation == dt.datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=dt.UTC)
     assert Metadata("k").creation is None

@@ -37,5 +37,5 @@ def test_another_class_with_the_same_name_is_rejected() -> None:
     pool.Add(file_proto)
     impostor = message_factory.GetMessageClass(pool.FindMessageTypeByName("goomerang.example.MessageV1"))
     assert impostor is not MessageV1
-    with pytest.raises(DuplicateKindError, match="goomerang.example.MessageV1"):
+    with pytest.raises(DuplicateKindError, match=r"goomerang\.example\.MessageV1"):
         reg.register(impostor)

@@ -65,7 +65,8 @@ async def test_status_runs_once_and_addr_is_real() -> None:
         _ = server.addr
     async with server:
         host, port = server.addr.rsplit(":", 1)
-        assert host == "127.0.0.1" and int(port) > 0
+        assert host == "127.0.0.1"
+        assert int(port) > 0
         assert server.url == f"ws://{server.addr}/ws"
         with pytest.raises(AlreadyRunningError):
             await server.start()
@@ -167,7 +168,8 @@ async def test_plain_send_both_directions_with_headers() -> None:
             msg = await asyncio.wait_for(got_on_server.get(), WAIT)
             assert msg.payload.message == "hello"
             assert msg.headers == {"Key": "Value"}
-            assert not msg.metadata.is_sync and msg.metadata.uuid == ""
+            assert not msg.metadata.is_sync
+            assert msg.metadata.uuid == ""
             push = await asyncio.wait_for(got_on_client.get(), WAIT)
             assert push.payload.message == "pushed"
             assert push.headers == {"from": "server"}
@@ -377,13 +379,16 @@ async def test_shutdown_timeout_cancels_and_reports_unfinished_handlers() -> Non
         await asyncio.wait_for(server.shutdown(timeout=0.2), WAIT)
     await asyncio.wait_for(cancelled.wait(), WAIT)
     assert server.status is Status.CLOSED
-    assert any("shutdown" in str(e) for e in errors.of(HandlerError))
+    unfinished = errors.of(HandlerError)
+    assert [e.kind for e in unfinished] == ["goomerang.example.MessageV1"]
+    assert "at shutdown" in str(unfinished[0])
 
 
 async def test_tls_round_trip_on_wss(certs: Certs) -> None:
     server, _ = echo_server(tls=certs.server_context())
     async with server:
-        assert server.url.startswith("wss://") and server.url.endswith("/wss")
+        assert server.url.startswith("wss://")
+        assert server.url.endswith("/wss")
         client = Client(server=server.addr, tls=certs.client_context())
         client.register_message(ReplyV1)
         async with client:
@@ -434,7 +439,8 @@ async def test_unknown_kind_sync_request_gets_an_error_reply() -> None:
     async with server, ws_connect(server.url) as ws:
         await ws.send(encode_frame("nope.Unknown", b"", uuid="u-1", is_sync=True))
         reply = decode_frame(await asyncio.wait_for(ws.recv(), WAIT))  # type: ignore[arg-type]
-        assert reply.uuid == "u-1" and reply.is_sync
+        assert reply.uuid == "u-1"
+        assert reply.is_sync
         assert reply.kind == "goomerang.protocol.ErrorReply"
         await errors.wait_for(UnknownKindError)
 

@@ -49,7 +49,8 @@ def test_index_reports_first_and_last_subscriber() -> None:
     assert index.remove("rooms.*", "b") is True
     assert index.remove("rooms.*", "b") is False
     assert index.remove_all(["rooms.go", "never"], "a") == ["rooms.go"]
-    assert len(index) == 0 and index.match("rooms.go") == set()
+    assert len(index) == 0
+    assert index.match("rooms.go") == set()
 
 
 def test_validation() -> None:
