@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1  # noqa: E402
-from goomerang_runtime import Client, Message, Sender, Server, Status  # noqa: E402
+from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
+from goomerang_runtime import Client, Message, Sender, Server, Status
 
 
 def log(who: str, what: str) -> None:
