@@ -548,3 +548,19 @@ async def test_client_vanishing_mid_request_is_survived() -> None:
         assert server.status is Status.RUNNING
         assert server.peers == []
         await assert_still_serves(server, expected="too late")
+
+
+async def test_raising_hooks_are_reported_and_messages_still_flow() -> None:
+    server, errors = echo_server()
+
+    def bad_hook() -> None:
+        raise RuntimeError("hook bug")
+
+    server.on_worker_start(bad_hook)
+    server.on_worker_end(bad_hook)
+    async with server:
+        await assert_still_serves(server)
+        from goomerang_runtime import HookError
+
+        hook_errors = await errors.wait_for(HookError, 2)
+        assert {e.hook for e in hook_errors} == {"on_worker_start", "on_worker_end"}
