@@ -29,6 +29,7 @@ from .errors import (
     SlowConsumerError,
     SyncTimeoutError,
     TextFrameError,
+    TopicError,
     TransportError,
     UnexpectedReplyError,
     UnknownKindError,
@@ -39,12 +40,14 @@ from .handler import Handler, HandlerObject, Middleware, PeerInfo, Sender
 from .message import Message, Metadata, ProtoMessage, kind_of
 from .registry import MessageRegistry
 from .server import BroadcastResult, Server
+from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncRpc, Topic
 from .status import Status
 
 __all__ = [
     "AlreadyRunningError",
     "BroadcastResult",
     "Client",
+    "ClientContext",
     "ClientConfig",
     "ClientOptions",
     "ConfigError",
@@ -70,16 +73,22 @@ __all__ = [
     "PeerInfo",
     "ProtoMessage",
     "ProtocolError",
+    "Pusher",
     "RegistrationClosedError",
     "RemoteHandlerError",
+    "SendRpc",
     "Sender",
     "Server",
     "ServerConfig",
+    "ServerContext",
     "ServerOptions",
     "SlowConsumerError",
     "Status",
+    "SyncRpc",
     "SyncTimeoutError",
     "TextFrameError",
+    "Topic",
+    "TopicError",
     "TransportError",
     "UnexpectedReplyError",
     "UnknownKindError",

@@ -23,6 +23,7 @@ __all__ = [
     "BROADCAST_KIND",
     "COMMAND_KINDS",
     "HEADER_PREFIX",
+    "TOPIC_HEADER",
     "PUBLISH_KIND",
     "SUBSCRIBE_KIND",
     "UNSUBSCRIBE_KIND",
@@ -34,6 +35,7 @@ __all__ = [
     "decode_command",
     "decode_frame",
     "decode_message",
+    "decode_message_as",
     "encode_broadcast",
     "encode_frame",
     "encode_message",
@@ -46,6 +48,8 @@ __all__ = [
 ]
 
 HEADER_PREFIX = "message-"
+TOPIC_HEADER = "goomerang-topic"
+"""Header a Python server adds to publication deliveries (beyond Go): the topic."""
 BROADCAST_KIND = kind_of(BroadcastCmd)
 SUBSCRIBE_KIND = kind_of(SubscribeCmd)
 PUBLISH_KIND = kind_of(PublishCmd)
@@ -102,10 +106,15 @@ def _creation_ns(frame: Frame) -> int:
 
 def decode_message(frame: Frame, registry: MessageRegistry) -> Message[ProtoMessage]:
     """Turn a decoded frame into a message, parsing its payload by kind."""
-    kind = frame.kind
-    payload = frame.payload
-    metadata = Metadata(kind, frame.uuid, frame.is_sync, len(payload), _creation_ns(frame))
-    return Message(registry.decode(kind, payload), frame.headers, metadata=metadata)
+    return decode_message_as(frame, registry.decode(frame.kind, frame.payload))
+
+
+def decode_message_as(frame: Frame, payload: ProtoMessage) -> Message[ProtoMessage]:
+    """Wrap an already parsed payload with the frame's headers and metadata."""
+    headers = dict(frame.headers)
+    topic = headers.pop(TOPIC_HEADER, "") if headers else ""
+    metadata = Metadata(frame.kind, frame.uuid, frame.is_sync, len(frame.payload), _creation_ns(frame), topic)
+    return Message(payload, headers, metadata=metadata)
 
 
 # Header prefixing for commands (PROTOCOL.md: Broadcast and Publish).

@@ -61,6 +61,10 @@ class Dispatcher:
         if chain is None:
             await self._fail(sender, msg, NoHandlerError(msg.kind))
             return
+        await self.run(chain, sender, msg)
+
+    async def run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
+        """Run (inline) or start (concurrently) `chain` for `msg`."""
         slots = self._slots
         if slots is None:
             await self._run(chain, sender, msg)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid as _uuid
 from types import TracebackType
-from typing import Self, TypeVar, Unpack, overload
+from typing import Any, Self, TypeVar, Unpack, overload
 
+from google.protobuf.message import DecodeError
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from ._codec import (
     decode_frame,
     decode_message,
+    decode_message_as,
     encode_broadcast,
     encode_message,
     encode_publish,
@@ -41,16 +43,30 @@ from .errors import (
     UnknownKindError,
     UnknownReplyError,
 )
-from .handler import PeerInfo
+from .handler import Handler, HandlerObject, PeerInfo, build_chain, to_handler
 from .message import Message, ProtoMessage, kind_of
 from .protocol_pb2 import Frame
 from .reply_pb2 import ErrorReply
 from .status import Status
-from .topics import validate_pattern, validate_topic
+from .topics import pattern_matches, validate_pattern, validate_topic
 
 __all__ = ["Client"]
 
 R = TypeVar("R", bound=ProtoMessage)
+P = TypeVar("P", bound=ProtoMessage)
+
+
+class _Pending:
+    """A send_sync call waiting for its reply, and the reply classes it accepts."""
+
+    __slots__ = ("expect", "future", "kind")
+
+    def __init__(
+        self, kind: str, future: asyncio.Future[Message[ProtoMessage]], expect: dict[str, type[ProtoMessage]] | None
+    ) -> None:
+        self.kind = kind
+        self.future = future
+        self.expect = expect
 
 
 class _ClientSender:
@@ -89,7 +105,8 @@ class Client(PeerBase[ClientConfig]):
         self._dispatcher: Dispatcher | None = None
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[Message[ProtoMessage]]] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._topic_routes: dict[str, tuple[str, Handler[Any]]] = {}
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
         self._topics: set[str] = set()
@@ -216,6 +233,7 @@ class Client(PeerBase[ClientConfig]):
             self._heartbeat = None
         await self._dispatcher.drain(timeout, "close")
         self._topics.clear()
+        self._topic_routes.clear()
         self._set_status(Status.CLOSED)
         self._close_hook()
         self._finished.set()
@@ -226,9 +244,9 @@ class Client(PeerBase[ClientConfig]):
         assert self._outbox is not None
         self._outbox.close(reason)
         pending, self._pending = self._pending, {}
-        for fut in pending.values():
-            if not fut.done():
-                fut.set_exception(reason)
+        for call in pending.values():
+            if not call.future.done():
+                call.future.set_exception(reason)
 
     # Reading.
 
@@ -268,6 +286,10 @@ class Client(PeerBase[ClientConfig]):
                 except (UnknownKindError, PayloadDecodeError) as exc:
                     report(exc)
                     continue
+                if self._topic_routes and (chains := self._topic_chains(msg)):
+                    for chain in chains:
+                        await dispatcher.run(chain, sender, msg)
+                    continue
                 await dispatcher.dispatch(sender, msg)
         finally:
             self._connection_ended(reason)
@@ -275,17 +297,29 @@ class Client(PeerBase[ClientConfig]):
             await self._finish(self._config.close_wait)
 
     def _complete(self, frame: Frame) -> None:
-        fut = self._pending.pop(frame.uuid, None)
-        if fut is None or fut.done():
+        call = self._pending.pop(frame.uuid, None)
+        if call is None or call.future.done():
             self._report(UnknownReplyError(frame.uuid, frame.kind))
             return
-        if frame.kind == ERROR_REPLY_KIND:
+        fut = call.future
+        kind = frame.kind
+        if kind == ERROR_REPLY_KIND:
             err = ErrorReply.FromString(frame.payload)
             fut.set_exception(RemoteHandlerError(err.request_kind, err.error_type, err.message))
             return
         try:
-            fut.set_result(decode_message(frame, self._registry))
-        except (UnknownKindError, PayloadDecodeError) as exc:
+            if call.expect is None:
+                fut.set_result(decode_message(frame, self._registry))
+                return
+            cls = call.expect.get(kind)
+            if cls is None:
+                raise UnexpectedReplyError(kind, tuple(call.expect))
+            try:
+                payload = cls.FromString(frame.payload)
+            except (DecodeError, RuntimeError, ValueError) as exc:
+                raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
+            fut.set_result(decode_message_as(frame, payload))
+        except (UnknownKindError, PayloadDecodeError, UnexpectedReplyError) as exc:
             fut.set_exception(exc)
 
     async def _beat(self, link: Link, interval: float, timeout: float) -> None:
@@ -318,7 +352,7 @@ class Client(PeerBase[ClientConfig]):
 
     @overload
     async def send_sync(
-        self, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None
+        self, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None, expect: None = None
     ) -> Message[ProtoMessage]: ...
 
     @overload
@@ -326,38 +360,52 @@ class Client(PeerBase[ClientConfig]):
         self, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None, expect: type[R]
     ) -> Message[R]: ...
 
+    @overload
     async def send_sync(
         self,
         msg: Message[ProtoMessage] | ProtoMessage,
         *,
         timeout: float | None = None,
-        expect: type[ProtoMessage] | None = None,
+        expect: tuple[type[ProtoMessage], ...],
+    ) -> Message[ProtoMessage]: ...
+
+    async def send_sync(
+        self,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: type[ProtoMessage] | tuple[type[ProtoMessage], ...] | None = None,
     ) -> Message[ProtoMessage]:
         """Send a request and wait for its reply.
 
-        The reply may be of any registered kind; pass `expect` to require one
-        (:class:`UnexpectedReplyError` otherwise) and get it typed. Raises
+        The reply may be of any registered kind. With `expect` (a class or a
+        tuple of classes) only those kinds are accepted, they need no
+        registration, and a single class types the result. Raises
         :class:`SyncTimeoutError` after `timeout` seconds,
-        :class:`ConnectionLostError` at once if the connection ends first, and
-        :class:`RemoteHandlerError` if the server's handler raised.
+        :class:`ConnectionLostError` at once if the connection ends first,
+        :class:`RemoteHandlerError` if the server's handler raised and
+        :class:`UnexpectedReplyError` for a reply kind outside `expect`.
         """
         outbox = self._running_outbox("send_sync")
         m = as_message(msg)
         request_id = str(_uuid.uuid4())
         data, _ = encode_message(m, uuid=request_id, is_sync=True)
         fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = fut
+        if expect is None:
+            accepted = None
+        elif isinstance(expect, tuple):
+            accepted = {kind_of(cls): cls for cls in expect}
+        else:
+            accepted = {kind_of(expect): expect}
+        self._pending[request_id] = _Pending(m.kind, fut, accepted)
         try:
             await outbox.put(data)
             async with asyncio.timeout(timeout):
-                reply = await fut
+                return await fut
         except TimeoutError:
             raise SyncTimeoutError(m.kind, timeout or 0.0) from None
         finally:
             self._pending.pop(request_id, None)
-        if expect is not None and not isinstance(reply.payload, expect):
-            raise UnexpectedReplyError(reply.kind, (kind_of(expect),))
-        return reply
 
     # Broadcast and pub/sub commands (the server does the fan-out).
 
@@ -375,10 +423,30 @@ class Client(PeerBase[ClientConfig]):
         await outbox.put(data)
         return size
 
-    async def subscribe(self, topic: str) -> None:
-        """Receive what is published on `topic` (wildcards: see :mod:`.topics`)."""
+    @overload
+    async def subscribe(self, topic: str) -> None: ...
+
+    @overload
+    async def subscribe(self, topic: str, kind: type[P], handler: Handler[P] | HandlerObject[P]) -> None: ...
+
+    async def subscribe(
+        self,
+        topic: str,
+        kind: type[ProtoMessage] | None = None,
+        handler: Handler[Any] | HandlerObject[Any] | None = None,
+    ) -> None:
+        """Receive what is published on `topic` (wildcards: see :mod:`.topics`).
+
+        Without a handler, publications go to the handler of their kind. With
+        `kind` and `handler`, publications of that kind on matching topics go
+        to `handler` (through the middlewares), and `kind` is registered.
+        """
         outbox = self._running_outbox("subscribe")
-        await outbox.put(encode_subscribe(validate_pattern(topic)))
+        validate_pattern(topic)
+        if handler is not None and kind is not None:
+            self._registry.register(kind)
+            self._topic_routes[topic] = (kind_of(kind), build_chain(to_handler(handler), self._middlewares))
+        await outbox.put(encode_subscribe(topic))
         self._topics.add(topic)
 
     async def unsubscribe(self, topic: str) -> None:
@@ -386,3 +454,18 @@ class Client(PeerBase[ClientConfig]):
         outbox = self._running_outbox("unsubscribe")
         await outbox.put(encode_unsubscribe(topic))
         self._topics.discard(topic)
+        self._topic_routes.pop(topic, None)
+
+    def _topic_chains(self, msg: Message[ProtoMessage]) -> list[Handler[Any]]:
+        """Handlers of the subscriptions a publication belongs to.
+
+        A Python server names the topic in the delivery; from a Go server the
+        topic is unknown, so every subscription of the message's kind gets it.
+        """
+        topic = msg.metadata.topic
+        kind = msg.kind
+        return [
+            chain
+            for pattern, (route_kind, chain) in self._topic_routes.items()
+            if route_kind == kind and (not topic or pattern_matches(pattern, topic))
+        ]

@@ -10,6 +10,7 @@ be built on the second branch only::
     │   ├── NotRunningError         the peer is not RUNNING
     │   ├── AlreadyRunningError     run()/connect() on a running peer
     │   ├── RegistrationClosedError handle()/middleware() after start
+    │   ├── TopicError              an invalid topic or subscription pattern
     │   ├── DuplicateKindError      two message classes for one kind
     │   └── DuplicateHandlerError   two handlers for one kind
     ├── ProtocolError               the peer sent something we cannot use
@@ -56,6 +57,7 @@ __all__ = [
     "SlowConsumerError",
     "SyncTimeoutError",
     "TextFrameError",
+    "TopicError",
     "TransportError",
     "UnexpectedReplyError",
     "UnknownKindError",
@@ -120,6 +122,18 @@ class RegistrationClosedError(UsageError):
 
     def __str__(self) -> str:
         return f"cannot register {self.what}: the peer already started"
+
+
+class TopicError(UsageError, ValueError):
+    """A topic or subscription pattern that breaks the topic rules."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(topic, reason)
+
+    def __str__(self) -> str:
+        return f"topic {self.topic!r}: {self.reason}"
 
 
 class DuplicateKindError(UsageError):

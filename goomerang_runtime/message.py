@@ -34,6 +34,8 @@ class Metadata:
     payload_size: int = 0
     creation_ns: int = 0
     """Unix time in nanoseconds when the sender built the frame; 0 if unknown."""
+    topic: str = ""
+    """For a publication delivered by a goomerang-python server: its topic."""
 
     @property
     def creation(self) -> _dt.datetime | None:

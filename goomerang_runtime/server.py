@@ -45,6 +45,7 @@ from .errors import (
     PayloadDecodeError,
     ProtocolError,
     TextFrameError,
+    TopicError,
     UnknownKindError,
 )
 from .handler import PeerInfo
@@ -333,7 +334,7 @@ class Server(PeerBase[ServerConfig]):
             try:
                 validate_topic(cmd.topic)
                 self._registry.decode(cmd.kind, cmd.payload)
-            except (ValueError, ProtocolError) as exc:
+            except (TopicError, ProtocolError) as exc:
                 self._report(exc)
                 return
             self._publish_local(cmd.topic, cmd.kind, encode_frame(cmd.kind, cmd.payload, cmd.headers))
@@ -348,7 +349,7 @@ class Server(PeerBase[ServerConfig]):
         elif isinstance(cmd, SubscribeCommand):
             try:
                 validate_pattern(cmd.topic)
-            except ValueError as exc:
+            except TopicError as exc:
                 self._report(exc)
                 return
             if cmd.topic not in conn.topics:

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
-__all__ = ["TopicIndex", "is_pattern", "pattern_matches", "validate_pattern", "validate_topic"]
+from .errors import TopicError
+
+__all__ = ["TopicIndex", "is_pattern", "pattern_covers", "pattern_matches", "validate_pattern", "validate_topic"]
 
 S = TypeVar("S", bound=Hashable)
 _WILDCARDS = ("*", ">")
@@ -26,21 +28,21 @@ def is_pattern(pattern: str) -> bool:
 
 
 def validate_pattern(pattern: str) -> str:
-    """Check a subscription; raises ValueError for an empty one or a misplaced ``>``."""
+    """Check a subscription; raises TopicError for an empty one or a misplaced ``>``."""
     if not pattern:
-        raise ValueError("topic must not be empty")
+        raise TopicError(pattern, "must not be empty")
     tokens = pattern.split(".")
     if ">" in tokens[:-1]:
-        raise ValueError(f"topic {pattern!r}: '>' may only be the last token")
+        raise TopicError(pattern, "'>' may only be the last token")
     return pattern
 
 
 def validate_topic(topic: str) -> str:
-    """Check a published topic; raises ValueError for an empty or wildcard topic."""
+    """Check a published topic; raises TopicError for an empty or wildcard topic."""
     if not topic:
-        raise ValueError("topic must not be empty")
+        raise TopicError(topic, "must not be empty")
     if is_pattern(topic):
-        raise ValueError(f"topic {topic!r}: wildcards are for subscriptions, publish to a literal topic")
+        raise TopicError(topic, "wildcards are for subscriptions, publish to a literal topic")
     return topic
 
 
@@ -59,6 +61,28 @@ def pattern_matches(pattern: str, topic: str) -> bool:
     if not is_pattern(pattern):
         return pattern == topic
     return _tokens_match(tuple(pattern.split(".")), topic.split("."))
+
+
+def pattern_covers(family: str, pattern: str) -> bool:
+    """Whether every topic `pattern` matches is also matched by `family`.
+
+    ``rooms.*`` covers ``rooms.go`` and ``rooms.*``, not ``rooms.>``;
+    ``rooms.>`` covers all three.
+    """
+    outer = family.split(".")
+    inner = pattern.split(".")
+    for i, token in enumerate(outer):
+        if token == ">" and i == len(outer) - 1:
+            return len(inner) > i
+        if i >= len(inner):
+            return False
+        sub = inner[i]
+        if token == "*":
+            if sub == ">":
+                return False
+        elif sub in _WILDCARDS or sub != token:
+            return False
+    return len(inner) == len(outer)
 
 
 class TopicIndex(Generic[S]):
