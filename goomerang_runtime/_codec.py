@@ -44,6 +44,7 @@ __all__ = [
     "encode_unsubscribe",
     "is_command",
     "prefix_headers",
+    "topic_headers",
     "unprefix_headers",
 ]
 
@@ -129,6 +130,11 @@ def unprefix_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The wrapped message's headers: only prefixed ones, prefix stripped."""
     cut = len(HEADER_PREFIX)
     return {key[cut:]: value for key, value in headers.items() if key.startswith(HEADER_PREFIX)}
+
+
+def topic_headers(headers: Mapping[str, str], topic: str) -> dict[str, str]:
+    """Headers of a publication delivery: the message's, plus the topic (beyond Go)."""
+    return {**headers, TOPIC_HEADER: topic}
 
 
 # Commands, client -> server.

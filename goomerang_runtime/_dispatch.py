@@ -55,6 +55,10 @@ class Dispatcher:
         """Handler tasks running now (concurrent mode only)."""
         return len(self._tasks)
 
+    def handles(self, kind: str) -> bool:
+        """Whether a handler is registered for `kind`."""
+        return kind in self._chains
+
     async def dispatch(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
         """Run (inline) or start (concurrently) the chain for `msg`."""
         chain = self._chains.get(msg.kind)

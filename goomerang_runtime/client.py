@@ -459,11 +459,14 @@ class Client(PeerBase[ClientConfig]):
     def _topic_chains(self, msg: Message[ProtoMessage]) -> list[Handler[Any]]:
         """Handlers of the subscriptions a publication belongs to.
 
-        A Python server names the topic in the delivery; from a Go server the
-        topic is unknown, so every subscription of the message's kind gets it.
+        A Python server names the topic of each publication it delivers. A
+        message without one (any push from a Go server) goes to the handler of
+        its kind if there is one, else to every subscription of its kind.
         """
         topic = msg.metadata.topic
         kind = msg.kind
+        if not topic and self._dispatcher is not None and self._dispatcher.handles(kind):
+            return []
         return [
             chain
             for pattern, (route_kind, chain) in self._topic_routes.items()

@@ -29,6 +29,7 @@ from ._codec import (
     encode_frame,
     encode_message,
     is_command,
+    topic_headers,
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
@@ -157,8 +158,12 @@ class Server(PeerBase[ServerConfig]):
 
     # Lifecycle.
 
-    async def start(self) -> None:
-        """Start listening; returns once RUNNING. See also :meth:`run`."""
+    async def start(self, *, listen: bool = True) -> None:
+        """Start listening; returns once RUNNING. See also :meth:`run`.
+
+        With ``listen=False`` no socket is opened: clients are attached with
+        :meth:`serve_link` (what :mod:`goomerang_runtime.testing` does).
+        """
         if self._status is not Status.NEW:
             raise AlreadyRunningError(f"a server runs only once (status {self._status.name})")
         config = self._config
@@ -170,6 +175,11 @@ class Server(PeerBase[ServerConfig]):
             self._report,
         )
         self._closed = asyncio.Event()
+        if not listen:
+            self._addr = "in-memory"
+            self._configuration_hook(config)
+            self._set_status(Status.RUNNING)
+            return
         host, port = parse_address(config.listen)
         self._ws_server = await serve(
             self._serve_websocket,
@@ -220,20 +230,24 @@ class Server(PeerBase[ServerConfig]):
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("shut down", self._status.name)
-        assert self._ws_server is not None
         assert self._dispatcher is not None
         assert self._closed is not None
         self._set_status(Status.CLOSING)
         # Go's order: close every client first (new upgrades get 503 meanwhile),
         # then stop listening, then close any client that slipped in between.
         await self._close_connections()
-        self._ws_server.close(close_connections=False)
+        if self._ws_server is not None:
+            self._ws_server.close(close_connections=False)
         await self._close_connections()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
-                await self._ws_server.wait_closed()
+                if self._ws_server is not None:
+                    await self._ws_server.wait_closed()
+                tasks = [conn.task for conn in self._connections.values() if conn.task is not None]
+                if tasks:
+                    await asyncio.wait(tasks)
         except TimeoutError:
             for conn in list(self._connections.values()):
                 if conn.task is not None:
@@ -337,7 +351,9 @@ class Server(PeerBase[ServerConfig]):
             except (TopicError, ProtocolError) as exc:
                 self._report(exc)
                 return
-            self._publish_local(cmd.topic, cmd.kind, encode_frame(cmd.kind, cmd.payload, cmd.headers))
+            self._publish_local(
+                cmd.topic, cmd.kind, encode_frame(cmd.kind, cmd.payload, topic_headers(cmd.headers, cmd.topic))
+            )
         elif isinstance(cmd, BroadcastCommand):
             try:
                 self._registry.decode(cmd.kind, cmd.payload)
@@ -392,8 +408,8 @@ class Server(PeerBase[ServerConfig]):
             raise NotRunningError("publish", self._status.name)
         validate_topic(topic)
         m = as_message(msg)
-        data, _ = encode_message(m)
-        self._publish_local(topic, m.kind, data)
+        payload = m.payload.SerializeToString()
+        self._publish_local(topic, m.kind, encode_frame(m.kind, payload, topic_headers(m.headers, topic)))
 
     async def broadcast(
         self, msg: Message[ProtoMessage] | ProtoMessage, timeout: float | None = None

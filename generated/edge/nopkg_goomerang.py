@@ -9,6 +9,7 @@ import typing as _typing
 from collections.abc import Mapping as _Mapping
 
 import goomerang_runtime as _rt
+
 from generated.edge import nopkg_pb2 as _nopkg_pb2
 
 __all__ = [

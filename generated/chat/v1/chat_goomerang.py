@@ -9,6 +9,7 @@ import typing as _typing
 from collections.abc import Mapping as _Mapping
 
 import goomerang_runtime as _rt
+
 from generated.chat.v1 import chat_pb2 as _chat_pb2
 
 __all__ = [

@@ -9,6 +9,7 @@ import typing as _typing
 from collections.abc import Mapping as _Mapping
 
 import goomerang_runtime as _rt
+
 from generated.goomerang.example import messages_pb2 as _messages_pb2
 
 __all__ = [

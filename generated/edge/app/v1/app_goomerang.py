@@ -9,6 +9,7 @@ import typing as _typing
 from collections.abc import Mapping as _Mapping
 
 import goomerang_runtime as _rt
+
 from generated.edge.app.v1 import app_pb2 as _app_pb2
 from generated.edge.common.v1 import types_pb2 as _types_pb2
 
