@@ -35,7 +35,8 @@ def _protos(root: Path) -> list[str]:
 
 
 def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    cmd = [sys.executable, "-c", code]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_include_path_holds_the_options(capsys: object) -> None:

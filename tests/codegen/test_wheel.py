@@ -30,10 +30,8 @@ def test_wheel_plugin_with_grpc_tools_protoc(tmp_path: Path) -> None:
     _run([str(python), "-m", "pip", "install", "--quiet", f"{wheel}[codegen]"])
 
     # Everything the plugin needs came with the wheel, not from this checkout.
-    where = _run(
-        [str(python), "-c", "import goomerang_codegen, goomerang; print(goomerang_codegen.__file__, goomerang.__file__)"],
-        cwd=tmp_path,
-    )
+    locate = "import goomerang_codegen, goomerang; print(goomerang_codegen.__file__, goomerang.__file__)"
+    where = _run([str(python), "-c", locate], cwd=tmp_path)
     assert str(ROOT) not in where.stdout
     include = Path(_run([str(env_dir / "bin" / "goomerang"), "include-path"], cwd=tmp_path).stdout.strip())
     assert (include / "goomerang" / "options.proto").is_file()
