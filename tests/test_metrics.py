@@ -104,7 +104,8 @@ async def test_every_metric_moves_with_the_right_labels_after_real_traffic() -> 
     assert sample(sreg, s + "errors_total") == 1  # the raising PingPong handler
     assert sample(sreg, s + "config_max_concurrency") == 4
     assert sample(sreg, s + "concurrent_workers") == 0
-    assert workers_seen and all(seen >= 1 for seen in workers_seen)
+    assert workers_seen
+    assert all(seen >= 1 for seen in workers_seen)
 
     c = "goomerang_client_"
     # Received by handlers: push, two broadcasts, two publications (sync replies go to their callers).

@@ -75,7 +75,7 @@ async def test_route_registration_rules() -> None:
     server = Server()
     server.route("/ok", health_route(server))
     for bad in ("/ws", "/wss", "nope", "/q?x=1", "/ok"):
-        with pytest.raises(ValueError, match="route|endpoint"):
+        with pytest.raises(ValueError, match=r"route|endpoint"):
             server.route(bad, health_route(server))
     async with server:
         with pytest.raises(RegistrationClosedError):
