@@ -128,9 +128,10 @@ class PeerBase(Generic[C]):
 
         That is a message sent with a handler's sender (replies included),
         with ``send_to`` on the server, and with ``send`` and ``send_sync``
-        (the request) on the client; `size` is its payload in bytes and `duration` the seconds spent
-        encoding it and queuing it on the connection (waiting for room).
-        Broadcasts, publications and commands have hooks of their own.
+        (the request) on the client. `size` is its payload in bytes and
+        `duration` the seconds spent encoding it and queuing it on the
+        connection (waiting for room). Broadcasts, publications and commands
+        have hooks of their own.
         """
         self._send_hook.add(fn)
         return fn
