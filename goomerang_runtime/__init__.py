@@ -1,6 +1,8 @@
 """goomerang for Python: protocol buffers over WebSocket, wire-compatible with Go.
 
 The public API is re-exported here; modules prefixed ``_`` are private.
+Prometheus support needs the ``metrics`` extra and is imported on its own:
+``from goomerang_runtime.metrics import ServerMetrics, metered_server``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .errors import (
     ProtocolError,
     RegistrationClosedError,
     RemoteHandlerError,
+    RouteError,
     SlowConsumerError,
     SyncTimeoutError,
     TextFrameError,
@@ -38,7 +41,9 @@ from .errors import (
 )
 from .handler import Handler, HandlerObject, Middleware, PeerInfo, Sender
 from .message import Message, Metadata, ProtoMessage, kind_of
+from .middleware import MessageObserver, exception_guard, logging_middleware, metrics_middleware
 from .registry import MessageRegistry
+from .routes import HttpRequest, HttpResponse, Route, health_route, text_response
 from .server import BroadcastResult, Server
 from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncRpc, Topic
 from .status import Status
@@ -62,7 +67,10 @@ __all__ = [
     "HandlerObject",
     "HeartbeatTimeoutError",
     "HookError",
+    "HttpRequest",
+    "HttpResponse",
     "Message",
+    "MessageObserver",
     "MessageRegistry",
     "MessageTooBigError",
     "Metadata",
@@ -76,6 +84,8 @@ __all__ = [
     "Pusher",
     "RegistrationClosedError",
     "RemoteHandlerError",
+    "Route",
+    "RouteError",
     "SendRpc",
     "Sender",
     "Server",
@@ -94,5 +104,10 @@ __all__ = [
     "UnknownKindError",
     "UnknownReplyError",
     "UsageError",
+    "exception_guard",
+    "health_route",
     "kind_of",
+    "logging_middleware",
+    "metrics_middleware",
+    "text_response",
 ]

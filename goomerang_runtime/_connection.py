@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 
 from ._codec import encode_frame, encode_message
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
@@ -32,6 +34,7 @@ class ServerConnection:
         "closing",
         "error_details",
         "link",
+        "on_send",
         "outbox",
         "peer",
         "sender",
@@ -48,6 +51,7 @@ class ServerConnection:
         queue_timeout: float,
         close_wait: float,
         error_details: bool,
+        on_send: Callable[[str, int, float], None] | None = None,
     ) -> None:
         self.link = link
         self.peer = peer
@@ -59,6 +63,8 @@ class ServerConnection:
         self._close_wait = close_wait
         self.error_details = error_details
         self.closing = False
+        self.on_send = on_send
+        """Told ``(kind, size, seconds)`` after each message a sender of this connection queued."""
 
     def offer(self, data: bytes) -> bool:
         """Queue a frame if there is room now, without waiting."""
@@ -117,8 +123,12 @@ class ConnectionSender:
 
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Send `msg` to the client; returns the payload size."""
-        data, size = encode_message(as_message(msg))
+        started = time.perf_counter()
+        m = as_message(msg)
+        data, size = encode_message(m)
         await self._conn.send_frame(data)
+        if self._conn.on_send is not None:
+            self._conn.on_send(m.kind, size, time.perf_counter() - started)
         return size
 
 
@@ -139,12 +149,16 @@ class ReplySender:
 
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Reply (first call) or send a plain frame (later calls)."""
+        started = time.perf_counter()
+        m = as_message(msg)
         if self.replied:
-            data, size = encode_message(as_message(msg))
+            data, size = encode_message(m)
         else:
             self.replied = True
-            data, size = encode_message(as_message(msg), uuid=self._uuid, is_sync=True)
+            data, size = encode_message(m, uuid=self._uuid, is_sync=True)
         await self._conn.send_frame(data)
+        if self._conn.on_send is not None:
+            self._conn.on_send(m.kind, size, time.perf_counter() - started)
         return size
 
     async def fail(self, request_kind: str, error: BaseException) -> None:

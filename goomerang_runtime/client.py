@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid as _uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack, overload
 
@@ -32,6 +34,7 @@ from .errors import (
     ConnectError,
     ConnectionLostError,
     FrameDecodeError,
+    GoomerangError,
     HeartbeatTimeoutError,
     MessageTooBigError,
     NotRunningError,
@@ -44,6 +47,7 @@ from .errors import (
     UnknownReplyError,
 )
 from .handler import Handler, HandlerObject, PeerInfo, build_chain, to_handler
+from .hooks import Hook
 from .message import Message, ProtoMessage, kind_of
 from .protocol_pb2 import Frame
 from .reply_pb2 import ErrorReply
@@ -54,6 +58,10 @@ __all__ = ["Client"]
 
 R = TypeVar("R", bound=ProtoMessage)
 P = TypeVar("P", bound=ProtoMessage)
+SyncFn = TypeVar("SyncFn", bound=Callable[[str, float, GoomerangError | None], object])
+KindFn = TypeVar("KindFn", bound=Callable[[str], object])
+TopicFn = TypeVar("TopicFn", bound=Callable[[str], object])
+PublishFn = TypeVar("PublishFn", bound=Callable[[str, str], object])
 
 
 class _Pending:
@@ -110,6 +118,11 @@ class Client(PeerBase[ClientConfig]):
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
         self._topics: set[str] = set()
+        self._sync_hook: Hook[[str, float, GoomerangError | None]] = Hook("on_send_sync", self._report)
+        self._broadcast_hook: Hook[[str]] = Hook("on_broadcast", self._report)
+        self._publish_hook: Hook[[str, str]] = Hook("on_publish", self._report)
+        self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
+        self._unsubscribe_hook: Hook[[str]] = Hook("on_unsubscribe", self._report)
 
     @property
     def url(self) -> str:
@@ -127,6 +140,38 @@ class Client(PeerBase[ClientConfig]):
     def subscriptions(self) -> frozenset[str]:
         """Topics this client is subscribed to."""
         return frozenset(self._topics)
+
+    # Hooks of the client's own operations (see also PeerBase.on_send).
+
+    def on_send_sync(self, fn: SyncFn) -> SyncFn:
+        """Call ``fn(kind, duration, error)`` when a ``send_sync`` ends.
+
+        `kind` is the request's, `duration` the seconds from the call to the
+        reply, and `error` what the call raised (timeout, lost connection,
+        remote handler error), or None when a reply came.
+        """
+        self._sync_hook.add(fn)
+        return fn
+
+    def on_broadcast(self, fn: KindFn) -> KindFn:
+        """Call ``fn(kind)`` after a broadcast command was queued for the server."""
+        self._broadcast_hook.add(fn)
+        return fn
+
+    def on_publish(self, fn: PublishFn) -> PublishFn:
+        """Call ``fn(topic, kind)`` after a publish command was queued for the server."""
+        self._publish_hook.add(fn)
+        return fn
+
+    def on_subscribe(self, fn: TopicFn) -> TopicFn:
+        """Call ``fn(topic)`` after a subscribe command was queued for the server."""
+        self._subscribe_hook.add(fn)
+        return fn
+
+    def on_unsubscribe(self, fn: TopicFn) -> TopicFn:
+        """Call ``fn(topic)`` after an unsubscribe command was queued for the server."""
+        self._unsubscribe_hook.add(fn)
+        return fn
 
     # Lifecycle.
 
@@ -346,8 +391,11 @@ class Client(PeerBase[ClientConfig]):
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Fire and forget: send `msg` to the server; returns the payload size."""
         outbox = self._running_outbox("send")
-        data, size = encode_message(as_message(msg))
+        started = time.perf_counter()
+        m = as_message(msg)
+        data, size = encode_message(m)
         await outbox.put(data)
+        self._send_hook(m.kind, size, time.perf_counter() - started)
         return size
 
     @overload
@@ -387,9 +435,10 @@ class Client(PeerBase[ClientConfig]):
         :class:`UnexpectedReplyError` for a reply kind outside `expect`.
         """
         outbox = self._running_outbox("send_sync")
+        started = time.perf_counter()
         m = as_message(msg)
         request_id = str(_uuid.uuid4())
-        data, _ = encode_message(m, uuid=request_id, is_sync=True)
+        data, size = encode_message(m, uuid=request_id, is_sync=True)
         fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
         if expect is None:
             accepted = None
@@ -400,27 +449,39 @@ class Client(PeerBase[ClientConfig]):
         self._pending[request_id] = _Pending(m.kind, fut, accepted)
         try:
             await outbox.put(data)
+            self._send_hook(m.kind, size, time.perf_counter() - started)
             async with asyncio.timeout(timeout):
-                return await fut
+                reply = await fut
         except TimeoutError:
-            raise SyncTimeoutError(m.kind, timeout or 0.0) from None
+            timed_out = SyncTimeoutError(m.kind, timeout or 0.0)
+            self._sync_hook(m.kind, time.perf_counter() - started, timed_out)
+            raise timed_out from None
+        except GoomerangError as exc:
+            self._sync_hook(m.kind, time.perf_counter() - started, exc)
+            raise
         finally:
             self._pending.pop(request_id, None)
+        self._sync_hook(m.kind, time.perf_counter() - started, None)
+        return reply
 
     # Broadcast and pub/sub commands (the server does the fan-out).
 
     async def broadcast(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Ask the server to send `msg` to every connected client, this one included."""
         outbox = self._running_outbox("broadcast")
-        data, size = encode_broadcast(as_message(msg))
+        m = as_message(msg)
+        data, size = encode_broadcast(m)
         await outbox.put(data)
+        self._broadcast_hook(m.kind)
         return size
 
     async def publish(self, topic: str, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Ask the server to send `msg` to every subscriber of `topic`."""
         outbox = self._running_outbox("publish")
-        data, size = encode_publish(validate_topic(topic), as_message(msg))
+        m = as_message(msg)
+        data, size = encode_publish(validate_topic(topic), m)
         await outbox.put(data)
+        self._publish_hook(topic, m.kind)
         return size
 
     @overload
@@ -448,6 +509,7 @@ class Client(PeerBase[ClientConfig]):
             self._topic_routes[topic] = (kind_of(kind), build_chain(to_handler(handler), self._middlewares))
         await outbox.put(encode_subscribe(topic))
         self._topics.add(topic)
+        self._subscribe_hook(topic)
 
     async def unsubscribe(self, topic: str) -> None:
         """Stop receiving what is published on `topic`."""
@@ -455,6 +517,7 @@ class Client(PeerBase[ClientConfig]):
         await outbox.put(encode_unsubscribe(topic))
         self._topics.discard(topic)
         self._topic_routes.pop(topic, None)
+        self._unsubscribe_hook(topic)
 
     def _topic_chains(self, msg: Message[ProtoMessage]) -> list[Handler[Any]]:
         """Handlers of the subscriptions a publication belongs to.

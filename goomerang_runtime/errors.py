@@ -30,6 +30,7 @@ be built on the second branch only::
     ├── SyncTimeoutError            send_sync deadline passed (also a TimeoutError)
     ├── HandlerError                a local handler raised (reported to on_error)
     ├── HookError                   a hook raised (reported to on_error)
+    ├── RouteError                  an HTTP route raised (reported to on_error)
     └── RemoteHandlerError          the peer's handler raised on our sync request
 """
 
@@ -54,6 +55,7 @@ __all__ = [
     "ProtocolError",
     "RegistrationClosedError",
     "RemoteHandlerError",
+    "RouteError",
     "SlowConsumerError",
     "SyncTimeoutError",
     "TextFrameError",
@@ -352,6 +354,18 @@ class HookError(GoomerangError):
 
     def __str__(self) -> str:
         return f"hook {self.hook} raised {type(self.error).__name__}: {self.error}"
+
+
+class RouteError(GoomerangError):
+    """An HTTP route of the server raised; it answered 500. The original is `__cause__`."""
+
+    def __init__(self, path: str, error: BaseException) -> None:
+        self.path = path
+        self.error = error
+        super().__init__(path, error)
+
+    def __str__(self) -> str:
+        return f"route {self.path!r} raised {type(self.error).__name__}: {self.error}"
 
 
 class RemoteHandlerError(GoomerangError):

@@ -52,6 +52,7 @@ from .errors import (
 from .handler import PeerInfo
 from .hooks import Hook
 from .message import Message, ProtoMessage
+from .routes import Route, answer_route
 from .status import Status
 from .topics import TopicIndex, validate_pattern, validate_topic
 
@@ -103,6 +104,7 @@ class Server(PeerBase[ServerConfig]):
         self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
         self._unsubscribe_hook: Hook[[str]] = Hook("on_unsubscribe", self._report)
         self._publish_hook: Hook[[str, str]] = Hook("on_publish", self._report)
+        self._routes: dict[str, Route] = {}
 
     # Where it listens.
 
@@ -155,6 +157,27 @@ class Server(PeerBase[ServerConfig]):
         """Call ``fn(topic, kind)`` for each publication (client or server)."""
         self._publish_hook.add(fn)
         return fn
+
+    # Plain HTTP routes on the same listener.
+
+    def route(self, path: str, fn: Route) -> None:
+        """Answer ``GET path`` on the server's listener with ``fn(request)``.
+
+        `fn` returns ``(status, headers, body)`` (e.g. an
+        :class:`~goomerang_runtime.routes.HttpResponse`); it runs in the event
+        loop, so it must be quick. Routes answer in every status, and one
+        that raises answers 500 and is reported as :class:`RouteError`.
+        Register routes before the server starts; the WebSocket endpoints
+        ``/ws`` and ``/wss`` cannot be routes.
+        """
+        self._check_open(f"a route for {path!r}")
+        if not path.startswith("/") or "?" in path:
+            raise ValueError(f"a route path starts with '/' and has no query: {path!r}")
+        if path in ("/ws", "/wss"):
+            raise ValueError(f"{path!r} is a WebSocket endpoint")
+        if path in self._routes:
+            raise ValueError(f"{path!r} already has a route")
+        self._routes[path] = fn
 
     # Lifecycle.
 
@@ -266,7 +289,11 @@ class Server(PeerBase[ServerConfig]):
     # Handshake.
 
     def _process_request(self, ws: WsConnection, request: Request) -> Response | None:
-        if urlsplit(request.path).path != self.endpoint:
+        path = urlsplit(request.path).path
+        route = self._routes.get(path)
+        if route is not None:
+            return answer_route(route, request, self._report)
+        if path != self.endpoint:
             return ws.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
         if self._status is not Status.RUNNING:
             return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
@@ -294,6 +321,7 @@ class Server(PeerBase[ServerConfig]):
             queue_timeout=config.slow_consumer_timeout,
             close_wait=config.close_wait,
             error_details=config.error_details,
+            on_send=self._send_hook,
         )
         conn.task = asyncio.current_task()
         self._connections[peer.id] = conn
