@@ -1,0 +1,116 @@
+"""The results: a table beside the raw figures with ratios and verdicts, and JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bench._scenarios import Metric
+from bench._stats import Summary, summarize
+
+__all__ = ["Row", "build_rows", "codegen_ratios", "render_table", "to_json"]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One metric's summaries, ratio and verdict."""
+
+    metric: Metric
+    ours: Summary
+    raw: Summary
+
+    @property
+    def ratio(self) -> float:
+        return self.ours.median / self.raw.median if self.raw.median else float("nan")
+
+    @property
+    def verdict(self) -> str:
+        target = self.metric.target
+        if target is None:
+            return "(info)"
+        return "meets" if target.met(self.ratio) else "MISSES"
+
+    def as_dict(self) -> dict[str, object]:
+        target = self.metric.target
+        return {
+            "scenario": self.metric.scenario,
+            "title": self.metric.title,
+            "unit": self.metric.unit,
+            "ours": self.ours.as_dict(),
+            "raw": self.raw.as_dict(),
+            "ratio": self.ratio,
+            "target": None if target is None else {"op": target.op, "value": target.value},
+            "verdict": self.verdict,
+        }
+
+
+DASH = "\u2013"
+"""En dash, for ranges."""
+
+Results = Mapping[str, Sequence[Mapping[str, float]]]
+"""Each case's key -> the figures of each repetition."""
+
+
+def build_rows(metrics: Sequence[Metric], results: Results) -> list[Row]:
+    """Summaries of each metric whose cases both ran."""
+    rows = []
+    for metric in metrics:
+        ours, raw = results.get(metric.ours), results.get(metric.raw)
+        if ours and raw:
+            rows.append(
+                Row(metric, summarize([r[metric.field] for r in ours]), summarize([r[metric.field] for r in raw]))
+            )
+    return rows
+
+
+def codegen_ratios(rows: Sequence[Row]) -> dict[str, float]:
+    """Typed stub / plain runtime API, for each B and C figure measured both ways."""
+    plain = {(r.metric.scenario, r.metric.unit): r for r in rows if "stub" not in r.metric.title}
+    out = {}
+    for row in rows:
+        base = plain.get((row.metric.scenario, row.metric.unit))
+        if "stub" in row.metric.title and base is not None:
+            out[f"{row.metric.scenario} {row.metric.unit}"] = row.ours.median / base.ours.median
+    return out
+
+
+def _figure(value: float) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def _cell(summary: Summary) -> str:
+    if len(summary.runs) == 1:
+        return _figure(summary.median)
+    return f"{_figure(summary.median)} ({_figure(summary.low)}{DASH}{_figure(summary.high)})"
+
+
+def render_table(rows: Sequence[Row]) -> str:
+    """A Markdown table: scenario, metric, ours, raw, ratio, target, verdict."""
+    lines = [
+        f"| | scenario | metric | goomerang: median (min{DASH}max) | raw websockets | ratio | target | verdict |",
+        "|---|---|---|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        target = row.metric.target
+        lines.append(
+            f"| {row.metric.scenario} | {row.metric.title} | {row.metric.unit} | {_cell(row.ours)} | {_cell(row.raw)}"
+            f" | {row.ratio:.2f} | {'—' if target is None else target} | {row.verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def to_json(
+    rows: Sequence[Row], results: Results, machine: Mapping[str, object], settings: Mapping[str, object]
+) -> dict[str, object]:
+    """Everything measured, summarized and raw, with where and how."""
+    return {
+        "machine": dict(machine),
+        "settings": dict(settings),
+        "rows": [row.as_dict() for row in rows],
+        "codegen_stub_over_plain": codegen_ratios(rows),
+        "runs": {key: [dict(r) for r in runs] for key, runs in results.items()},
+    }

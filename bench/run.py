@@ -1,0 +1,106 @@
+"""Benchmark goomerang against the same workloads written on raw `websockets`.
+
+::
+
+    python bench/run.py [--quick] [--only A,B] [--repeat 3] [--duration SECONDS]
+                        [--json bench/results/latest.json] [--profile DIR]
+
+Each run starts a server process and a client process over loopback,
+warms up, then measures a fixed wall-clock window. Repetitions interleave
+goomerang and raw runs. Prints a table (median, min-max, ratio, target,
+verdict) and writes everything as JSON. The scenarios are those of issue 7:
+
+- A: one-way ``send`` of a ~100-byte message as fast as possible (server counts);
+- B: ``send_sync`` with one request in flight: p50/p99 round trip, req/s;
+- C: ``send_sync`` with 64 in flight: req/s;
+- D: server broadcast and topic publish to 50 clients: deliveries/s (client side);
+- E: server memory per idle connection with 2,000 clients connected.
+
+B and C run both with the runtime API and the typed generated stub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._machine import machine_info
+from bench._report import build_rows, codegen_ratios, render_table, to_json
+from bench._runner import Settings, run_case
+from bench._scenarios import SCENARIOS, cases, metrics
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 repetition, 0.5 s windows, 200 idle clients")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run, e.g. A,B (default: all)")
+    parser.add_argument("--repeat", type=int, help="repetitions (default 3; 1 with --quick)")
+    parser.add_argument("--duration", type=float, help="measured window in seconds (default 2; 0.5 with --quick)")
+    parser.add_argument("--warmup", type=float, help="seconds before each window (default 1; 0.2 with --quick)")
+    parser.add_argument("--connections", type=int, help="idle clients of E (default 2000; 200 with --quick)")
+    parser.add_argument(
+        "--json", type=Path, default=DEFAULT_JSON, help=f"where to write results (default {DEFAULT_JSON})"
+    )
+    parser.add_argument("--profile", type=Path, help="run goomerang processes under py-spy, stacks in this folder")
+    args = parser.parse_args(argv)
+    only = tuple(s.strip().upper() for s in args.only.split(",") if s.strip())
+    unknown = [s for s in only if s not in SCENARIOS]
+    if unknown or not only:
+        parser.error(f"--only takes scenarios among {','.join(SCENARIOS)}, got {args.only!r}")
+    args.only = only
+    quick = args.quick
+    args.repeat = args.repeat or (1 if quick else 3)
+    args.duration = args.duration or (0.5 if quick else 2.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.2 if quick else 1.0)
+    args.connections = args.connections or (200 if quick else 2000)
+    if args.repeat < 1 or args.duration <= 0 or args.connections < 20:
+        parser.error("--repeat >= 1, --duration > 0 and --connections >= 20, please")
+    return args
+
+
+def _brief(figures: dict[str, float]) -> str:
+    return ", ".join(f"{key}={value:,.1f}" for key, value in figures.items() if key != "seconds")
+
+
+async def _run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
+    settings = Settings(args.warmup, args.duration, args.connections, args.profile)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    results: dict[str, list[dict[str, float]]] = {}
+    for repetition in range(1, args.repeat + 1):
+        for case in cases(args.only):
+            figures = await run_case(case, settings)
+            results.setdefault(case.key, []).append(figures)
+            print(f"[{repetition}/{args.repeat}] {case.key}: {_brief(figures)}", file=sys.stderr, flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    results = asyncio.run(_run(args))
+    rows = build_rows(metrics(args.only, args.connections), results)
+    print(render_table(rows))
+    for name, ratio in codegen_ratios(rows).items():
+        print(f"typed stub / runtime API, {name}: {ratio:.3f}")
+    settings = {
+        "scenarios": list(args.only),
+        "repeat": args.repeat,
+        "warmup_s": args.warmup,
+        "duration_s": args.duration,
+        "idle_connections": args.connections,
+        "profiled": args.profile is not None,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(to_json(rows, results, machine_info(), settings), indent=2) + "\n")
+    print(f"results written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
