@@ -34,7 +34,7 @@ class Settings:
     duration: float
     connections: int
     profile_dir: Path | None = None
-    """When set, goomerang processes run under py-spy, writing collapsed stacks here."""
+    """When set, py-spy samples both processes during each window, writing collapsed stacks here."""
 
 
 def vm_rss_kib(pid: int) -> int:
@@ -57,10 +57,6 @@ class SideProcess:
     async def start(cls, case: Case, role: str, args: list[str], settings: Settings) -> SideProcess:
         name = f"{case.key} {role}"
         command = [sys.executable, str(SIDES[case.impl]), role, case.workload, *args]
-        if settings.profile_dir is not None and case.impl == "goomerang":
-            py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-            out = settings.profile_dir / f"{case.scenario}-{case.variant}-{role}.txt"
-            command = [py_spy, "record", "--rate", "250", "--format", "raw", "--output", str(out), "--", *command]
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish())
         proc = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr
@@ -143,6 +139,18 @@ async def _measure_memory(server: SideProcess, client: SideProcess, pid: int, co
     }
 
 
+async def _profile(pid: int, duration: float, out: Path) -> asyncio.subprocess.Process:
+    """Sample `pid` with py-spy for the measured window, writing collapsed stacks to `out`."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    seconds = str(max(1, round(duration)))
+    return await asyncio.create_subprocess_exec(
+        *(py_spy, "record", "--pid", str(pid), "--duration", seconds, "--rate", "250"),
+        *("--format", "raw", "--output", str(out)),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
 async def run_case(case: Case, settings: Settings) -> dict[str, float]:
     """Run `case` once and return its figures."""
     server = await SideProcess.start(case, "server", list(case.server_args), settings)
@@ -153,13 +161,21 @@ async def run_case(case: Case, settings: Settings) -> dict[str, float]:
         try:
             if case.meter == "memory":
                 return await _measure_memory(server, client, pid, settings.connections)
-            await client.expect("ready")
+            client_pid = int((await client.expect("ready"))["pid"])
             await asyncio.sleep(settings.warmup)
+            profilers = []
+            if settings.profile_dir is not None:
+                for role, role_pid in (("server", pid), ("client", client_pid)):
+                    out = settings.profile_dir / f"{case.scenario}-{case.variant}-{case.impl}-{role}.txt"
+                    profilers.append(await _profile(role_pid, settings.duration, out))
             meter = server if case.meter == "server" else client
             meter.send("begin")
             await asyncio.sleep(settings.duration)
             meter.send("end")
-            return await meter.expect("result")
+            result = await meter.expect("result")
+            for profiler in profilers:
+                await profiler.wait()
+            return result
         finally:
             await client.finish()
     finally:

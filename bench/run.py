@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--json", type=Path, default=DEFAULT_JSON, help=f"where to write results (default {DEFAULT_JSON})"
     )
-    parser.add_argument("--profile", type=Path, help="run goomerang processes under py-spy, stacks in this folder")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="sample each window with py-spy, stacks in DIR")
     args = parser.parse_args(argv)
     only = tuple(s.strip().upper() for s in args.only.split(",") if s.strip())
     unknown = [s for s in only if s not in SCENARIOS]
@@ -84,6 +85,7 @@ async def _run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
+    load_before = os.getloadavg()
     results = asyncio.run(_run(args))
     rows = build_rows(metrics(args.only, args.connections), results)
     print(render_table(rows))
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         "duration_s": args.duration,
         "idle_connections": args.connections,
         "profiled": args.profile is not None,
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(to_json(rows, results, machine_info(), settings), indent=2) + "\n")
