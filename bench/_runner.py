@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bench._cpu import other_cores, sample, wait_until_quiet
 from bench._scenarios import Case
 
 __all__ = ["BenchError", "Settings", "SideProcess", "run_case", "vm_rss_kib"]
@@ -33,6 +34,8 @@ class Settings:
     warmup: float
     duration: float
     connections: int
+    quiet_wait: float = 0.0
+    """Before each run, wait up to this many seconds for other processes to leave the CPUs idle."""
     profile_dir: Path | None = None
     """When set, py-spy samples both processes during each window, writing collapsed stacks here."""
 
@@ -152,7 +155,13 @@ async def _profile(pid: int, duration: float, out: Path) -> asyncio.subprocess.P
 
 
 async def run_case(case: Case, settings: Settings) -> dict[str, float]:
-    """Run `case` once and return its figures."""
+    """Run `case` once and return its figures.
+
+    Timed runs also report ``other_cpu_cores``: the cores that processes
+    other than the two measured ones used during the window (noise).
+    """
+    if settings.quiet_wait > 0:
+        await wait_until_quiet(settings.quiet_wait)
     server = await SideProcess.start(case, "server", list(case.server_args), settings)
     try:
         ready = await server.expect("ready")
@@ -169,10 +178,12 @@ async def run_case(case: Case, settings: Settings) -> dict[str, float]:
                     out = settings.profile_dir / f"{case.scenario}-{case.variant}-{case.impl}-{role}.txt"
                     profilers.append(await _profile(role_pid, settings.duration, out))
             meter = server if case.meter == "server" else client
+            cpu = sample((pid, client_pid))
             meter.send("begin")
             await asyncio.sleep(settings.duration)
             meter.send("end")
             result = await meter.expect("result")
+            result["other_cpu_cores"] = other_cores(cpu, sample((pid, client_pid)))
             for profiler in profilers:
                 await profiler.wait()
             return result

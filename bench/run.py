@@ -35,6 +35,8 @@ from bench._report import build_rows, codegen_ratios, render_table, to_json
 from bench._runner import Settings, run_case
 from bench._scenarios import SCENARIOS, cases, metrics
 
+NOISY = 0.25
+"""Cores used by other processes during a window above which the run is called noisy."""
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -47,8 +49,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="seconds before each window (default 1; 0.2 with --quick)")
     parser.add_argument("--connections", type=int, help="idle clients of E (default 2000; 200 with --quick)")
     parser.add_argument(
-        "--json", type=Path, default=DEFAULT_JSON, help=f"where to write results (default {DEFAULT_JSON})"
+        "--quiet-wait",
+        type=float,
+        help="before each run, wait up to this long for a quiet machine (default 20 s; 0 with --quick)",
     )
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results (default %(default)s)")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="sample each window with py-spy, stacks in DIR")
     args = parser.parse_args(argv)
     only = tuple(s.strip().upper() for s in args.only.split(",") if s.strip())
@@ -61,6 +66,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.duration = args.duration or (0.5 if quick else 2.0)
     args.warmup = args.warmup if args.warmup is not None else (0.2 if quick else 1.0)
     args.connections = args.connections or (200 if quick else 2000)
+    args.quiet_wait = args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 20.0)
     if args.repeat < 1 or args.duration <= 0 or args.connections < 20:
         parser.error("--repeat >= 1, --duration > 0 and --connections >= 20, please")
     return args
@@ -71,7 +77,7 @@ def _brief(figures: dict[str, float]) -> str:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
-    settings = Settings(args.warmup, args.duration, args.connections, args.profile)
+    settings = Settings(args.warmup, args.duration, args.connections, args.quiet_wait, args.profile)
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict[str, float]]] = {}
@@ -91,12 +97,19 @@ def main(argv: list[str] | None = None) -> None:
     print(render_table(rows))
     for name, ratio in codegen_ratios(rows).items():
         print(f"typed stub / runtime API, {name}: {ratio:.3f}")
+    noisy = [other for runs in results.values() for run in runs if (other := run.get("other_cpu_cores", 0)) > NOISY]
+    if noisy:
+        print(
+            f"warning: in {len(noisy)} runs other processes used {min(noisy):.2f}-{max(noisy):.2f} cores"
+            " during the window; those figures are noisy"
+        )
     settings = {
         "scenarios": list(args.only),
         "repeat": args.repeat,
         "warmup_s": args.warmup,
         "duration_s": args.duration,
         "idle_connections": args.connections,
+        "quiet_wait_s": args.quiet_wait,
         "profiled": args.profile is not None,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
