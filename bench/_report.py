@@ -18,6 +18,8 @@ class Row:
     metric: Metric
     ours: Summary
     raw: Summary
+    noise: float | None = None
+    """The most cores other processes used during one of the row's windows."""
 
     @property
     def ratio(self) -> float:
@@ -41,6 +43,7 @@ class Row:
             "ratio": self.ratio,
             "target": None if target is None else {"op": target.op, "value": target.value},
             "verdict": self.verdict,
+            "noise_cores": self.noise,
         }
 
 
@@ -57,8 +60,15 @@ def build_rows(metrics: Sequence[Metric], results: Results) -> list[Row]:
     for metric in metrics:
         ours, raw = results.get(metric.ours), results.get(metric.raw)
         if ours and raw:
+            field = metric.field
+            noise = [r["other_cpu_cores"] for r in (*ours, *raw) if "other_cpu_cores" in r]
             rows.append(
-                Row(metric, summarize([r[metric.field] for r in ours]), summarize([r[metric.field] for r in raw]))
+                Row(
+                    metric,
+                    summarize([r[field] for r in ours]),
+                    summarize([r[field] for r in raw]),
+                    max(noise) if noise else None,
+                )
             )
     return rows
 
@@ -89,16 +99,21 @@ def _cell(summary: Summary) -> str:
 
 
 def render_table(rows: Sequence[Row]) -> str:
-    """A Markdown table: scenario, metric, ours, raw, ratio, target, verdict."""
+    """A Markdown table: scenario, metric, ours, raw, ratio, target, verdict, noise.
+
+    Noise is the most CPU (in cores) other processes took during one of the
+    row's windows: on a 2-core machine, anything near 1 makes the row doubtful.
+    """
     lines = [
-        f"| | scenario | metric | goomerang: median (min{DASH}max) | raw websockets | ratio | target | verdict |",
-        "|---|---|---|---:|---:|---:|---|---|",
+        f"| | scenario | metric | goomerang, median (min{DASH}max) | raw | ratio | target | verdict | noise |",
+        "|---|---|---|---:|---:|---:|---|---|---:|",
     ]
     for row in rows:
         target = row.metric.target
+        noise = "—" if row.noise is None else f"{row.noise:.1f}"
         lines.append(
             f"| {row.metric.scenario} | {row.metric.title} | {row.metric.unit} | {_cell(row.ours)} | {_cell(row.raw)}"
-            f" | {row.ratio:.2f} | {'—' if target is None else target} | {row.verdict} |"
+            f" | {row.ratio:.2f} | {'—' if target is None else target} | {row.verdict} | {noise} |"
         )
     return "\n".join(lines)
 

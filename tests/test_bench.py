@@ -49,7 +49,7 @@ def test_targets_and_verdicts() -> None:
     rows = build_rows(metrics(("A", "E"), 2000), results)
     assert [(row.ratio, row.verdict) for row in rows] == [(0.8, "meets"), (2.0, "MISSES")]
     table = render_table(rows)
-    assert "| A | one-way send, ~100 B | msg/s | 80.0 (70.0\u201390.0) | 100 | 0.80 | ≥ 0.8 | meets |" in table
+    assert "| A | one-way send, ~100 B | msg/s | 80.0 (70.0\u201390.0) | 100 | 0.80 | ≥ 0.8 | meets | — |" in table
     assert "2000 idle clients" in table
 
 
