@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuSample", "other_cores", "sample", "wait_until_quiet"]
+__all__ = ["CpuSample", "other_cores", "process_cores", "sample", "wait_until_quiet"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -25,7 +25,8 @@ class CpuSample:
 
     at: float
     machine: int
-    processes: int
+    processes: tuple[int, ...]
+    """Busy ticks of each sampled process, in the order given."""
 
 
 def _machine_busy() -> int:
@@ -46,7 +47,7 @@ def _process_busy(pid: int) -> int:
 
 def sample(pids: Sequence[int] = ()) -> CpuSample:
     """Busy ticks now, of the machine and of `pids`."""
-    return CpuSample(time.monotonic(), _machine_busy(), sum(_process_busy(pid) for pid in pids))
+    return CpuSample(time.monotonic(), _machine_busy(), tuple(_process_busy(pid) for pid in pids))
 
 
 def other_cores(before: CpuSample, after: CpuSample) -> float:
@@ -54,8 +55,16 @@ def other_cores(before: CpuSample, after: CpuSample) -> float:
     seconds = after.at - before.at
     if seconds <= 0:
         return 0.0
-    ticks = (after.machine - before.machine) - (after.processes - before.processes)
+    ticks = (after.machine - before.machine) - (sum(after.processes) - sum(before.processes))
     return max(0.0, ticks / _TICK / seconds)
+
+
+def process_cores(before: CpuSample, after: CpuSample) -> list[float]:
+    """Cores each sampled process used between the samples."""
+    seconds = after.at - before.at
+    if seconds <= 0:
+        return [0.0 for _ in before.processes]
+    return [(a - b) / _TICK / seconds for b, a in zip(before.processes, after.processes, strict=True)]
 
 
 async def wait_until_quiet(max_wait: float, threshold: float = 0.3, interval: float = 0.5) -> float:

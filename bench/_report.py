@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bench._scenarios import Metric
 from bench._stats import Summary, summarize
 
-__all__ = ["Row", "build_rows", "codegen_ratios", "render_table", "to_json"]
+__all__ = ["Row", "build_rows", "codegen_ratios", "render_cpu", "render_table", "to_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ class Row:
 
 DASH = "\u2013"
 """En dash, for ranges."""
+
+_CPU_FIELDS = ("server_cpu_cores", "client_cpu_cores", "other_cpu_cores")
 
 Results = Mapping[str, Sequence[Mapping[str, float]]]
 """Each case's key -> the figures of each repetition."""
@@ -115,6 +118,20 @@ def render_table(rows: Sequence[Row]) -> str:
             f"| {row.metric.scenario} | {row.metric.title} | {row.metric.unit} | {_cell(row.ours)} | {_cell(row.raw)}"
             f" | {row.ratio:.2f} | {'—' if target is None else target} | {row.verdict} | {noise} |"
         )
+    return "\n".join(lines)
+
+
+def render_cpu(results: Results) -> str:
+    """A Markdown table of the cores each process used per case (medians): near 1.0 is the bottleneck."""
+    lines = [
+        "| case | server cores | client cores | other processes | events per CPU-second |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, runs in results.items():
+        if runs and "server_cpu_cores" in runs[0]:
+            cells = [f"{statistics.median(r[name] for r in runs):.2f}" for name in _CPU_FIELDS]
+            cells.append(f"{statistics.median(r['events_per_cpu_s'] for r in runs):,.0f}")
+            lines.append(f"| {key} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

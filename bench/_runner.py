@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bench._cpu import other_cores, sample, wait_until_quiet
+from bench._cpu import other_cores, process_cores, sample, wait_until_quiet
 from bench._scenarios import Case
 
 __all__ = ["BenchError", "Settings", "SideProcess", "run_case", "vm_rss_kib"]
@@ -157,8 +157,11 @@ async def _profile(pid: int, duration: float, out: Path) -> asyncio.subprocess.P
 async def run_case(case: Case, settings: Settings) -> dict[str, float]:
     """Run `case` once and return its figures.
 
-    Timed runs also report ``other_cpu_cores``: the cores that processes
-    other than the two measured ones used during the window (noise).
+    Timed runs also report the cores the server and the client used during
+    the window (``server_cpu_cores``, ``client_cpu_cores``: near 1.0 is the
+    bottleneck), ``events_per_cpu_s`` (events per CPU-second of both: the
+    work per event, much less sensitive to noise) and ``other_cpu_cores``,
+    what other processes used (noise).
     """
     if settings.quiet_wait > 0:
         await wait_until_quiet(settings.quiet_wait)
@@ -183,7 +186,12 @@ async def run_case(case: Case, settings: Settings) -> dict[str, float]:
             await asyncio.sleep(settings.duration)
             meter.send("end")
             result = await meter.expect("result")
-            result["other_cpu_cores"] = other_cores(cpu, sample((pid, client_pid)))
+            cpu_after = sample((pid, client_pid))
+            result["other_cpu_cores"] = other_cores(cpu, cpu_after)
+            server_cores, client_cores = process_cores(cpu, cpu_after)
+            result["server_cpu_cores"], result["client_cpu_cores"] = server_cores, client_cores
+            cpu_seconds = (server_cores + client_cores) * (cpu_after.at - cpu.at)
+            result["events_per_cpu_s"] = result["events"] / cpu_seconds if cpu_seconds else 0.0
             for profiler in profilers:
                 await profiler.wait()
             return result

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._machine import machine_info
-from bench._report import build_rows, codegen_ratios, render_table, to_json
+from bench._report import build_rows, codegen_ratios, render_cpu, render_table, to_json
 from bench._runner import Settings, run_case
 from bench._scenarios import SCENARIOS, cases, metrics
 
@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     print(render_table(rows))
     for name, ratio in codegen_ratios(rows).items():
         print(f"typed stub / runtime API, {name}: {ratio:.3f}")
+    print("\nCPU used during the windows (medians):\n")
+    print(render_cpu(results))
     noisy = [other for runs in results.values() for run in runs if (other := run.get("other_cpu_cores", 0)) > NOISY]
     if noisy:
         print(
