@@ -12,7 +12,10 @@ Reads py-spy's collapsed stacks (``py-spy record --format raw``, what
   share of the process;
 - inclusive %: samples with the function anywhere on the stack.
 
-Percentages are of all non-idle samples of the process. Usage::
+Percentages are of the busy samples of the process: samples waiting in the
+selector (``select`` in selectors.py, the event loop idle) are left out and
+counted apart. Also listed: the innermost functions outside the package.
+Usage::
 
     python bench/hotspots.py /tmp/prof/B-plain-server.txt [--top 10]
 """
@@ -29,6 +32,7 @@ from pathlib import Path
 
 __all__ = ["Profile", "load", "main"]
 
+_IDLE_FUNCTION = re.compile(r"(^|;)[\w.]*select \(selectors\.py(:\d+)?\)$")
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
 
@@ -37,7 +41,10 @@ class Profile:
     """Sample counts of one process."""
 
     total: int
+    idle: int
     leaf: Counter[str]
+    foreign: Counter[str]
+    """Innermost frames outside the package."""
     own: Counter[str]
     inclusive: Counter[str]
     by_package: Counter[str]
@@ -58,8 +65,9 @@ def _package(path: str) -> str:
 
 def load(lines: Iterable[str], package: str) -> Profile:
     """Count the collapsed stacks ``frame;frame;... count``."""
-    total = 0
+    total = idle = 0
     leaf: Counter[str] = Counter()
+    foreign: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     by_package: Counter[str] = Counter()
@@ -69,6 +77,9 @@ def load(lines: Iterable[str], package: str) -> Profile:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
+        if _IDLE_FUNCTION.search(stack):
+            idle += count
+            continue
         total += count
         seen: set[str] = set()
         deepest = None
@@ -84,8 +95,10 @@ def load(lines: Iterable[str], package: str) -> Profile:
             own[deepest] += count
             if deepest == name:
                 leaf[name] += count
+        if not path.startswith(prefix):
+            foreign[name] += count
         by_package[_package(path)] += count
-    return Profile(total, leaf, own, inclusive, by_package)
+    return Profile(total, idle, leaf, foreign, own, inclusive, by_package)
 
 
 def render(profile: Profile, top: int) -> str:
@@ -100,8 +113,17 @@ def render(profile: Profile, top: int) -> str:
         )
     share = sum(profile.own.values()) * pct
     leaves = ", ".join(f"{pkg} {count * pct:.0f}%" for pkg, count in profile.by_package.most_common(6))
+    idle = 100 * profile.idle / (profile.total + profile.idle)
     lines.append("")
-    lines.append(f"{profile.total} samples; under the package: {share:.0f}%; innermost frames by package: {leaves}")
+    lines.append(
+        f"{profile.total} busy samples ({idle:.0f}% more idle in the selector left out); under the package:"
+        f" {share:.0f}%; innermost frames by package: {leaves}"
+    )
+    lines.append("")
+    lines.append("| innermost function outside the package | % |")
+    lines.append("|---|---:|")
+    for name, count in profile.foreign.most_common(min(top, 8)):
+        lines.append(f"| `{name}` | {count * pct:.1f} |")
     return "\n".join(lines)
 
 
