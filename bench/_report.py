@@ -122,15 +122,21 @@ def render_table(rows: Sequence[Row]) -> str:
 
 
 def render_cpu(results: Results) -> str:
-    """A Markdown table of the cores each process used per case (medians): near 1.0 is the bottleneck."""
+    """A Markdown table of the CPU each process used per case (medians over the runs).
+
+    Cores near 1.0 mark the bottleneck; µs per event is the CPU time a
+    process spent per message (or request, or delivery), the figure least
+    sensitive to other processes on the machine.
+    """
     lines = [
-        "| case | server cores | client cores | other processes | events per CPU-second |",
-        "|---|---:|---:|---:|---:|",
+        "| case | server cores | client cores | other processes | server µs/event | client µs/event |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for key, runs in results.items():
         if runs and "server_cpu_cores" in runs[0]:
             cells = [f"{statistics.median(r[name] for r in runs):.2f}" for name in _CPU_FIELDS]
-            cells.append(f"{statistics.median(r['events_per_cpu_s'] for r in runs):,.0f}")
+            for name in _CPU_FIELDS[:2]:
+                cells.append(f"{statistics.median(r[name] / r['rate'] * 1e6 for r in runs if r['rate']):.1f}")
             lines.append(f"| {key} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
