@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench._report import build_rows, codegen_ratios, render_table
+from bench._report import build_rows, codegen_ratios, render_cpu, render_table
 from bench._scenarios import SCENARIOS, Target, cases, metrics
 from bench._side import Meter, Pacer
 from bench._stats import percentile, summarize
@@ -69,6 +69,13 @@ def test_codegen_ratio_compares_stub_with_plain_api() -> None:
         "C/plain/raw": [{"rate": 120.0}],
     }
     assert codegen_ratios(build_rows(metrics(("C",), 2000), results)) == {"C req/s": 0.99}
+
+
+def test_cpu_table_gives_cores_and_cpu_per_event() -> None:
+    run = {"rate": 1000.0, "server_cpu_cores": 0.5, "client_cpu_cores": 0.25, "other_cpu_cores": 0.0}
+    table = render_cpu({"A/plain/goomerang": [run], "E/plain/raw": [{"kib_per_conn": 10.0}]})
+    assert "| A/plain/goomerang | 0.50 | 0.25 | 0.00 | 500.0 | 250.0 |" in table
+    assert "E/plain/raw" not in table
 
 
 def test_meter_reports_only_the_window() -> None:
@@ -135,3 +142,5 @@ def test_quick_run_reports_figures_and_ratios(tmp_path: Path) -> None:
         assert row["ratio"] == pytest.approx(row["ours"]["median"] / row["raw"]["median"])
         assert row["verdict"] in ("meets", "MISSES", "(info)")
     assert set(report["codegen_stub_over_plain"]) == {"B p50 µs", "B p99 µs", "B req/s"}
+    for runs in report["runs"].values():
+        assert {"server_cpu_cores", "client_cpu_cores", "other_cpu_cores"} <= set(runs[0])
