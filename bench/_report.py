@@ -122,7 +122,7 @@ def render_table(rows: Sequence[Row]) -> str:
 
 
 def render_cpu(results: Results) -> str:
-    """A Markdown table of the CPU each process used per case (medians over the runs).
+    """A Markdown table of the CPU each process used per case (medians over the runs); "" if none was timed.
 
     Cores near 1.0 mark the bottleneck; µs per event is the CPU time a
     process spent per message (or request, or delivery), the figure least
@@ -138,7 +138,7 @@ def render_cpu(results: Results) -> str:
             for name in _CPU_FIELDS[:2]:
                 cells.append(f"{statistics.median(r[name] / r['rate'] * 1e6 for r in runs if r['rate']):.1f}")
             lines.append(f"| {key} | {' | '.join(cells)} |")
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def to_json(

@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     print(render_table(rows))
     for name, ratio in codegen_ratios(rows).items():
         print(f"typed stub / runtime API, {name}: {ratio:.3f}")
-    print("\nCPU used during the windows (medians):\n")
-    print(render_cpu(results))
+    cpu = render_cpu(results)
+    if cpu:
+        print(f"\nCPU used during the windows (medians):\n\n{cpu}")
     noisy = [other for runs in results.values() for run in runs if (other := run.get("other_cpu_cores", 0)) > NOISY]
     if noisy:
         print(

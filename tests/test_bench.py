@@ -76,6 +76,7 @@ def test_cpu_table_gives_cores_and_cpu_per_event() -> None:
     table = render_cpu({"A/plain/goomerang": [run], "E/plain/raw": [{"kib_per_conn": 10.0}]})
     assert "| A/plain/goomerang | 0.50 | 0.25 | 0.00 | 500.0 | 250.0 |" in table
     assert "E/plain/raw" not in table
+    assert render_cpu({"E/plain/raw": [{"kib_per_conn": 10.0}]}) == ""
 
 
 def test_meter_reports_only_the_window() -> None:
