@@ -54,7 +54,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="before each run, wait up to this long for a quiet machine (default 20 s; 0 with --quick)",
     )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results (default %(default)s)")
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="sample each window with py-spy, stacks in DIR")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each window with py-spy: stacks per case and process in DIR (last repetition)",
+    )
     args = parser.parse_args(argv)
     only = tuple(s.strip().upper() for s in args.only.split(",") if s.strip())
     unknown = [s for s in only if s not in SCENARIOS]
