@@ -63,6 +63,18 @@ class Outbox:
             if not wakeup.done():
                 wakeup.set_result(None)
 
+    @property
+    def error(self) -> ConnectionLostError | None:
+        """Why the outbox was closed, or None while it is open."""
+        return self._closed
+
+    async def wait_room(self, timeout: float | None = None) -> None:
+        """Return once a frame fits; raises like :meth:`put` without queueing anything."""
+        if self._closed is not None:
+            raise self._closed
+        if len(self._items) >= self._limit:
+            await self._wait_for_room(timeout)
+
     async def put(self, data: bytes, timeout: float | None = None) -> None:
         """Queue one frame, waiting up to `timeout` seconds for room.
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Self, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .brokers.base import Broker
 from .errors import ConfigError
 
 __all__ = [
@@ -97,6 +98,8 @@ class ServerConfig(_Common):
     """Seconds a client's outgoing queue may stay full before it is disconnected."""
     error_details: bool = True
     """Send the exception message of a failed sync handler to the caller."""
+    broker: Broker | None = None
+    """Shares broadcasts and pub/sub with other replicas (NATS, Redis); None: this server only."""
 
     @field_validator("listen")
     @classmethod
@@ -142,6 +145,7 @@ class ServerOptions(_CommonOptions, total=False):
     listen: str
     slow_consumer_timeout: float
     error_details: bool
+    broker: Broker | None
 
 
 class ClientOptions(_CommonOptions, total=False):

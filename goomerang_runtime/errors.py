@@ -11,7 +11,8 @@ be built on the second branch only::
     │   ├── AlreadyRunningError     run()/connect() on a running peer
     │   ├── RegistrationClosedError handle()/middleware() after start
     │   ├── DuplicateKindError      two message classes for one kind
-    │   └── DuplicateHandlerError   two handlers for one kind
+    │   ├── DuplicateHandlerError   two handlers for one kind
+    │   └── InvalidTopicError       an empty topic, a wildcard in a published topic, ...
     ├── ProtocolError               the peer sent something we cannot use
     │   ├── FrameDecodeError        bytes that are not a goomerang Frame
     │   ├── TextFrameError          a text WebSocket message
@@ -19,13 +20,15 @@ be built on the second branch only::
     │   ├── NoHandlerError          a known kind that has no handler here
     │   ├── PayloadDecodeError      a payload that does not parse as its kind
     │   ├── UnknownReplyError       a sync reply nobody waits for (late)
-    │   └── UnexpectedReplyError    a sync reply of a kind the caller did not expect
+    │   ├── UnexpectedReplyError    a sync reply of a kind the caller did not expect
+    │   └── EnvelopeDecodeError     broker data that is not a goomerang envelope
     ├── TransportError              the connection failed
     │   ├── ConnectError            could not open the WebSocket
     │   ├── ConnectionLostError     the connection ended under a pending call
     │   ├── HeartbeatTimeoutError   the server stopped answering pings
     │   ├── MessageTooBigError      the peer closed with 1009 (message too big)
-    │   └── SlowConsumerError       a peer's outgoing queue stayed full
+    │   ├── SlowConsumerError       a peer's outgoing queue stayed full
+    │   └── BrokerError             the pub/sub broker (NATS, Redis) failed or is unreachable
     ├── SyncTimeoutError            send_sync deadline passed (also a TimeoutError)
     ├── HandlerError                a local handler raised (reported to on_error)
     ├── HookError                   a hook raised (reported to on_error)
@@ -36,16 +39,19 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyRunningError",
+    "BrokerError",
     "ConfigError",
     "ConnectError",
     "ConnectionLostError",
     "DuplicateHandlerError",
     "DuplicateKindError",
+    "EnvelopeDecodeError",
     "FrameDecodeError",
     "GoomerangError",
     "HandlerError",
     "HeartbeatTimeoutError",
     "HookError",
+    "InvalidTopicError",
     "MessageTooBigError",
     "NoHandlerError",
     "NotRunningError",
@@ -144,6 +150,18 @@ class DuplicateHandlerError(UsageError):
         return f"kind {self.kind!r} already has a handler"
 
 
+class InvalidTopicError(UsageError, ValueError):
+    """A topic or subscription pattern that breaks the topic rules (see :mod:`goomerang_runtime.topics`)."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(topic, reason)
+
+    def __str__(self) -> str:
+        return f"invalid topic {self.topic!r}: {self.reason}"
+
+
 # The peer sent something we cannot use.
 
 
@@ -232,6 +250,19 @@ class UnexpectedReplyError(ProtocolError):
         return f"sync reply of kind {self.got!r}, expected one of {list(self.expected)}"
 
 
+class EnvelopeDecodeError(ProtocolError):
+    """Bytes received from the broker that are not a goomerang envelope (another writer on our subjects?)."""
+
+    def __init__(self, broker: str, size: int, reason: str) -> None:
+        self.broker = broker
+        self.size = size
+        self.reason = reason
+        super().__init__(broker, size, reason)
+
+    def __str__(self) -> str:
+        return f"malformed envelope of {self.size} bytes from {self.broker}: {self.reason}"
+
+
 # The connection failed.
 
 
@@ -299,6 +330,24 @@ class SlowConsumerError(TransportError):
         return (
             f"slow consumer {self.peer}: outgoing queue full ({self.queued} frames) for {self.waited:g}s, disconnected"
         )
+
+
+class BrokerError(TransportError):
+    """The pub/sub broker failed: unreachable, connection lost, or a message it refused.
+
+    Local delivery never depends on the broker; only other replicas miss what
+    this error says. `dropped` counts publications that will never reach them.
+    """
+
+    def __init__(self, broker: str, reason: str, dropped: int = 0) -> None:
+        self.broker = broker
+        self.reason = reason
+        self.dropped = dropped
+        super().__init__(broker, reason, dropped)
+
+    def __str__(self) -> str:
+        suffix = f" ({self.dropped} publications not sent to other replicas)" if self.dropped else ""
+        return f"broker {self.broker}: {self.reason}{suffix}"
 
 
 # Everything else.

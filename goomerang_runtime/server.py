@@ -34,6 +34,7 @@ from ._connection import ConnectionSender, ReplySender, ServerConnection, as_mes
 from ._dispatch import Dispatcher
 from ._link import Link, LinkClosed, WebSocketLink
 from ._peer import PeerBase
+from ._pubsub import PubSub
 from .config import ServerConfig, ServerOptions, parse_address
 from .errors import (
     AlreadyRunningError,
@@ -44,6 +45,7 @@ from .errors import (
     NotRunningError,
     PayloadDecodeError,
     ProtocolError,
+    SlowConsumerError,
     TextFrameError,
     UnknownKindError,
 )
@@ -51,7 +53,7 @@ from .handler import PeerInfo
 from .hooks import Hook
 from .message import Message, ProtoMessage
 from .status import Status
-from .topics import TopicIndex, validate_pattern, validate_topic
+from .topics import validate_pattern, validate_topic
 
 __all__ = ["BroadcastResult", "Server"]
 
@@ -95,7 +97,7 @@ class Server(PeerBase[ServerConfig]):
         self._ids = itertools.count(1)
         self._addr: str | None = None
         self._closed: asyncio.Event | None = None
-        self._topics: TopicIndex[ServerConnection] = TopicIndex()
+        self._pubsub = PubSub(self._config.broker, self._connections.values, self._report)
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
         self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
@@ -126,6 +128,11 @@ class Server(PeerBase[ServerConfig]):
     def peers(self) -> list[PeerInfo]:
         """The clients connected now."""
         return [conn.peer for conn in self._connections.values()]
+
+    @property
+    def replica_id(self) -> str:
+        """This server's id among the replicas sharing its broker (random per server)."""
+        return self._pubsub.replica
 
     # Pub/sub hooks.
 
@@ -184,6 +191,11 @@ class Server(PeerBase[ServerConfig]):
             max_size=config.max_message_size,
             server_header=None,
         )
+        try:
+            await self._pubsub.start()
+        except BaseException:
+            self._ws_server.close()
+            raise
         sockname = self._ws_server.sockets[0].getsockname()
         self._addr = f"[{sockname[0]}]:{sockname[1]}" if ":" in sockname[0] else f"{sockname[0]}:{sockname[1]}"
         self._configuration_hook(config)
@@ -239,6 +251,7 @@ class Server(PeerBase[ServerConfig]):
                     conn.task.cancel()
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
         await self._dispatcher.drain(remaining, "shutdown")
+        await self._pubsub.close()
         self._set_status(Status.CLOSED)
         self._close_hook()
         self._closed.set()
@@ -279,6 +292,7 @@ class Server(PeerBase[ServerConfig]):
             queue_timeout=config.slow_consumer_timeout,
             close_wait=config.close_wait,
             error_details=config.error_details,
+            report=self._report,
         )
         conn.task = asyncio.current_task()
         self._connections[peer.id] = conn
@@ -286,8 +300,8 @@ class Server(PeerBase[ServerConfig]):
             await self._read_loop(conn)
         finally:
             del self._connections[peer.id]
-            conn.outbox.close(ConnectionLostError("connection closed"))
-            self._leave_topics(conn)
+            conn.discard(ConnectionLostError("connection closed"))
+            self._pubsub.leave(conn)
 
     # Reading.
 
@@ -312,7 +326,7 @@ class Server(PeerBase[ServerConfig]):
             try:
                 frame = decode_frame(data)
                 if is_command(frame.kind):
-                    self._run_command(conn, decode_command(frame))
+                    await self._run_command(conn, decode_command(frame))
                     continue
                 msg = decode_message(frame, registry)
             except FrameDecodeError as exc:
@@ -328,7 +342,7 @@ class Server(PeerBase[ServerConfig]):
 
     # Commands from clients (run in the read loop, so per-connection order holds).
 
-    def _run_command(self, conn: ServerConnection, cmd: Command) -> None:
+    async def _run_command(self, conn: ServerConnection, cmd: Command) -> None:
         if isinstance(cmd, PublishCommand):
             try:
                 validate_topic(cmd.topic)
@@ -336,7 +350,8 @@ class Server(PeerBase[ServerConfig]):
             except (ValueError, ProtocolError) as exc:
                 self._report(exc)
                 return
-            self._publish_local(cmd.topic, cmd.kind, encode_frame(cmd.kind, cmd.payload, cmd.headers))
+            self._publish_hook(cmd.topic, cmd.kind)
+            self._pubsub.publish(cmd.topic, encode_frame(cmd.kind, cmd.payload, cmd.headers))
         elif isinstance(cmd, BroadcastCommand):
             try:
                 self._registry.decode(cmd.kind, cmd.payload)
@@ -344,64 +359,50 @@ class Server(PeerBase[ServerConfig]):
                 self._report(exc)
                 return
             self._client_broadcast_hook(cmd.kind)
-            self._fan_out(list(self._connections.values()), encode_frame(cmd.kind, cmd.payload, cmd.headers))
+            data = encode_frame(cmd.kind, cmd.payload, cmd.headers)
+            for other in list(self._connections.values()):
+                other.deliver(data)
+            self._pubsub.broadcast_to_replicas(data)
         elif isinstance(cmd, SubscribeCommand):
             try:
                 validate_pattern(cmd.topic)
             except ValueError as exc:
                 self._report(exc)
                 return
-            if cmd.topic not in conn.topics:
-                conn.topics.add(cmd.topic)
-                self._topics.add(cmd.topic, conn)
+            # Awaited: with a broker, the subscription is in effect across
+            # replicas before this connection's next frame is read.
+            await self._pubsub.subscribe(conn, cmd.topic)
             self._subscribe_hook(cmd.topic)
         elif isinstance(cmd, UnsubscribeCommand):
-            if cmd.topic in conn.topics:
-                conn.topics.discard(cmd.topic)
-                self._topics.remove(cmd.topic, conn)
+            self._pubsub.unsubscribe(conn, cmd.topic)
             self._unsubscribe_hook(cmd.topic)
 
-    def _leave_topics(self, conn: ServerConnection) -> None:
-        self._topics.remove_all(conn.topics, conn)
-        conn.topics.clear()
-
-    # Fan-out.
-
-    def _fan_out(self, conns: list[ServerConnection], data: bytes) -> None:
-        """Queue `data` for each connection; full queues get a bounded wait in the background."""
-        slow = [conn for conn in conns if not conn.offer(data)]
-        for conn in slow:
-            asyncio.get_running_loop().create_task(self._send_or_report(conn, data))
-
-    async def _send_or_report(self, conn: ServerConnection, data: bytes) -> None:
-        try:
-            await conn.send_frame(data)
-        except GoomerangError as exc:
-            self._report(exc)
-
-    def _publish_local(self, topic: str, kind: str, data: bytes) -> None:
-        self._publish_hook(topic, kind)
-        subscribers = self._topics.match(topic)
-        if subscribers:
-            self._fan_out(list(subscribers), data)
+    # Server-side publish and broadcast.
 
     async def publish(self, topic: str, msg: Message[ProtoMessage] | ProtoMessage) -> None:
-        """Send `msg` as a plain frame to every client subscribed to `topic`."""
+        """Send `msg` as a plain frame to every client subscribed to `topic`, on every replica.
+
+        Never waits for slow clients: each gets the frame queued behind what
+        it already has, and one that cannot keep up is disconnected.
+        Raises :class:`InvalidTopicError` for a wildcard or empty topic.
+        """
         if self._status is not Status.RUNNING:
             raise NotRunningError("publish", self._status.name)
         validate_topic(topic)
         m = as_message(msg)
         data, _ = encode_message(m)
-        self._publish_local(topic, m.kind, data)
+        self._publish_hook(topic, m.kind)
+        self._pubsub.publish(topic, data)
 
     async def broadcast(
         self, msg: Message[ProtoMessage] | ProtoMessage, timeout: float | None = None
     ) -> list[BroadcastResult]:
-        """Send `msg` to every connected client, in parallel.
+        """Send `msg` to every connected client, in parallel, and to every other replica's.
 
-        Returns one result per client; a client that failed (gone, or too
-        slow within `timeout`) has its error in its result and in the error
-        hooks, and never stops the others.
+        Returns one result per client of this server; a client that failed
+        (gone, or too slow within `timeout`) has its error in its result and
+        in the error hooks, and never stops the others. Other replicas'
+        clients get it through the broker, without results.
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("broadcast", self._status.name)
@@ -415,6 +416,7 @@ class Server(PeerBase[ServerConfig]):
                 results.append(BroadcastResult(conn.peer, size, time.perf_counter() - started))
             else:
                 slow.append(conn)
+        self._pubsub.broadcast_to_replicas(data)
         if slow:
             results.extend(await asyncio.gather(*(self._deliver(conn, data, size, timeout) for conn in slow)))
         self._broadcast_hook(m.kind, results, time.perf_counter() - started)
@@ -431,7 +433,8 @@ class Server(PeerBase[ServerConfig]):
             self._report(err)
             return BroadcastResult(conn.peer, 0, time.perf_counter() - started, err)
         except GoomerangError as exc:
-            self._report(exc)
+            if not isinstance(exc, SlowConsumerError):  # the connection reported it when it kicked
+                self._report(exc)
             return BroadcastResult(conn.peer, 0, time.perf_counter() - started, exc)
         return BroadcastResult(conn.peer, size, time.perf_counter() - started)
 

@@ -6,13 +6,16 @@ matches exactly one token and ``>`` (only as the last token) matches one or
 more tokens. ``rooms.*`` matches ``rooms.go`` but not ``rooms.go.dev``;
 ``rooms.>`` matches both, but not ``rooms``. A subscription without a
 wildcard token matches only the identical topic. A published topic is always
-literal.
+literal. Bad topics raise :class:`~goomerang_runtime.InvalidTopicError`
+(also a ValueError).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
+
+from .errors import InvalidTopicError
 
 __all__ = ["TopicIndex", "is_pattern", "pattern_matches", "validate_pattern", "validate_topic"]
 
@@ -26,21 +29,21 @@ def is_pattern(pattern: str) -> bool:
 
 
 def validate_pattern(pattern: str) -> str:
-    """Check a subscription; raises ValueError for an empty one or a misplaced ``>``."""
+    """Check a subscription; raises InvalidTopicError for an empty one or a misplaced ``>``."""
     if not pattern:
-        raise ValueError("topic must not be empty")
+        raise InvalidTopicError(pattern, "a topic must not be empty")
     tokens = pattern.split(".")
     if ">" in tokens[:-1]:
-        raise ValueError(f"topic {pattern!r}: '>' may only be the last token")
+        raise InvalidTopicError(pattern, "'>' may only be the last token")
     return pattern
 
 
 def validate_topic(topic: str) -> str:
-    """Check a published topic; raises ValueError for an empty or wildcard topic."""
+    """Check a published topic; raises InvalidTopicError for an empty or wildcard topic."""
     if not topic:
-        raise ValueError("topic must not be empty")
+        raise InvalidTopicError(topic, "a topic must not be empty")
     if is_pattern(topic):
-        raise ValueError(f"topic {topic!r}: wildcards are for subscriptions, publish to a literal topic")
+        raise InvalidTopicError(topic, "wildcards are for subscriptions, publish to a literal topic")
     return topic
 
 
@@ -114,6 +117,12 @@ class TopicIndex(Generic[S]):
             if _tokens_match(pattern, tokens):
                 found |= subs
         return found
+
+    def subscribers(self, pattern: str) -> set[S]:
+        """The subscribers of exactly `pattern` (not of other patterns matching it)."""
+        wild = self._wild.get(pattern)
+        subs = wild[1] if wild is not None else self._exact.get(pattern)
+        return set(subs) if subs else set()
 
     def patterns(self) -> list[str]:
         """Every pattern with at least one subscriber, sorted."""

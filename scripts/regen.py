@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 # Wire-level protos compiled into the runtime package so a wheel needs no protoc.
-RUNTIME_PROTOS = ("goomerang/protocol.proto", "goomerang/reply.proto")
+RUNTIME_PROTOS = ("goomerang/protocol.proto", "goomerang/reply.proto", "goomerang/broker.proto")
 
 
 def _protoc(args: list[str]) -> None:
