@@ -28,12 +28,11 @@ def as_message(msg: Message[ProtoMessage] | ProtoMessage) -> Message[ProtoMessag
 class _Waiting:
     """A frame in a connection's backlog, and who waits for it to be queued, if anyone."""
 
-    __slots__ = ("cancelled", "data", "queued")
+    __slots__ = ("data", "queued")
 
     def __init__(self, data: bytes, queued: asyncio.Future[None] | None) -> None:
         self.data = data
         self.queued = queued
-        self.cancelled = False
 
 
 class ServerConnection:
@@ -120,7 +119,8 @@ class ServerConnection:
         try:
             await waiting.queued
         except asyncio.CancelledError:
-            waiting.cancelled = True
+            with contextlib.suppress(ValueError):  # not queued yet: never will be
+                self._backlog.remove(waiting)
             raise
 
     def _enqueue(self, waiting: _Waiting) -> None:
@@ -149,8 +149,6 @@ class ServerConnection:
                     return
                 # No await from here to the offer: the room found is still there.
                 waiting = backlog.popleft()
-                if waiting.cancelled:
-                    continue
                 self.outbox.offer(waiting.data)
                 if waiting.queued is not None and not waiting.queued.done():
                     waiting.queued.set_result(None)
