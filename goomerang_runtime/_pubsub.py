@@ -2,9 +2,10 @@
 
 Local delivery never depends on the broker: a publication goes to this
 server's matching connections at once, and then, in an envelope tagged with
-this replica's id, to the broker. Envelopes coming back from the broker are
-handed to the local connections of the subscription they arrived through;
-those carrying this replica's own id are ignored.
+this replica's id, to the broker. An envelope coming back from the broker is
+matched against this server's subscriptions like a local publication, so a
+client gets it once even when several of its subscriptions match; envelopes
+carrying this replica's own id, and copies already seen, are ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ._connection import ServerConnection
 from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
 from .brokers.base import Broker
 from .errors import EnvelopeDecodeError
-from .topics import TopicIndex, is_pattern, pattern_matches
+from .topics import TopicIndex
 
 __all__ = ["PubSub"]
 
@@ -27,7 +28,7 @@ _RECENT = 1024
 
 
 class _Recent:
-    """The last publications handed to one connection, to give each only once."""
+    """Ids of the last envelopes received, so a copy delivered twice is dropped."""
 
     __slots__ = ("_ids",)
 
@@ -62,9 +63,8 @@ class PubSub:
         self._report = report
         self._index: TopicIndex[ServerConnection] = TopicIndex()
         self._seq = itertools.count(1)
-        # Connections whose subscriptions may overlap: one publication can reach
-        # them through two broker subscriptions, and must be delivered once.
-        self._overlapping: dict[ServerConnection, _Recent] = {}
+        # A broker may bring one publication once per matching subscription (Redis does).
+        self._recent = _Recent()
         self._subscribing: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
@@ -84,7 +84,6 @@ class PubSub:
         if pattern not in conn.topics:
             conn.topics.add(pattern)
             first = self._index.add(pattern, conn)
-            self._track_overlap(conn)
             if first and self._broker is not None:
                 task = asyncio.get_running_loop().create_task(self._broker.subscribe(pattern))
                 self._subscribing[pattern] = task
@@ -107,7 +106,6 @@ class PubSub:
         conn.topics.discard(pattern)
         if self._index.remove(pattern, conn) and self._broker is not None:
             self._broker.unsubscribe(pattern)
-        self._track_overlap(conn)
 
     def leave(self, conn: ServerConnection) -> None:
         """A closed connection leaves all its topics."""
@@ -115,14 +113,6 @@ class PubSub:
             if self._broker is not None:
                 self._broker.unsubscribe(pattern)
         conn.topics.clear()
-        self._overlapping.pop(conn, None)
-
-    def _track_overlap(self, conn: ServerConnection) -> None:
-        topics = conn.topics
-        if len(topics) > 1 and any(is_pattern(topic) for topic in topics):
-            self._overlapping.setdefault(conn, _Recent())
-        else:
-            self._overlapping.pop(conn, None)
 
     # Outgoing.
 
@@ -147,18 +137,15 @@ class PubSub:
             name = self._broker.name if self._broker is not None else "broker"
             self._report(EnvelopeDecodeError(name, len(data), str(exc)))
             return None
-        return None if envelope.origin == self.replica else envelope
+        if envelope.origin == self.replica or not self._recent.first_time((envelope.origin, envelope.seq)):
+            return None
+        return envelope
 
-    def deliver_publication(self, pattern: str, data: bytes) -> None:
-        """A publication from another replica, received through the subscription to `pattern`."""
+    def deliver_publication(self, data: bytes) -> None:
+        """A publication from another replica: matched like a local one."""
         envelope = self._open(data)
-        # Redis globs match more topics than their pattern: check again.
-        if envelope is None or envelope.is_broadcast or not pattern_matches(pattern, envelope.topic):
-            return
-        key = (envelope.origin, envelope.seq)
-        for conn in self._index.subscribers(pattern):
-            recent = self._overlapping.get(conn)
-            if recent is None or recent.first_time(key):
+        if envelope is not None and not envelope.is_broadcast:
+            for conn in self._index.match(envelope.topic):
                 conn.deliver(envelope.frame)
 
     def deliver_broadcast(self, data: bytes) -> None:

@@ -118,12 +118,6 @@ class TopicIndex(Generic[S]):
                 found |= subs
         return found
 
-    def subscribers(self, pattern: str) -> set[S]:
-        """The subscribers of exactly `pattern` (not of other patterns matching it)."""
-        wild = self._wild.get(pattern)
-        subs = wild[1] if wild is not None else self._exact.get(pattern)
-        return set(subs) if subs else set()
-
     def patterns(self) -> list[str]:
         """Every pattern with at least one subscriber, sorted."""
         return sorted([*self._exact, *self._wild])

@@ -58,6 +58,7 @@ async def test_publications_and_broadcasts_cross_servers_once_and_in_order() -> 
             await a1.publish("other", ReplyV1(message="marker"))
             await b1_inbox.wait_for(100)
             await b2_inbox.wait_until("marker")
+            await a1_inbox.wait_for(100)
             assert b1_inbox.texts() == [str(n) for n in range(100)]
             assert [m.headers for m in b1_inbox.messages] == [{"n": str(n)} for n in range(100)]
             assert b2_inbox.texts() == ["marker"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import BrokerError, ConfigError
-from ._names import nats_broadcast_subject, nats_pattern, nats_subject, validate_nats_prefix
+from ._names import nats_broadcast_subject, nats_subject, validate_nats_prefix
 from ._remote import (
     DEFAULT_BROKER_BUFFER,
     DEFAULT_BROKER_TIMEOUT,
@@ -21,7 +21,6 @@ from ._remote import (
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
     from nats.aio.msg import Msg
-    from nats.aio.subscription import Subscription
 
 __all__ = ["NatsBroker"]
 
@@ -33,10 +32,15 @@ class NatsBroker(RemoteBroker):
 
         server = Server(broker=NatsBroker("nats://127.0.0.1:4222"))
 
-    Topics map to subjects under ``{prefix}.t.`` (tokens escaped, wildcards
-    native, see :mod:`goomerang_runtime.brokers`), broadcasts go to
-    ``{prefix}.b``. The connection uses ``no_echo``, so a replica does not
-    get its own publications back. A publication larger than the server's
+    A publication on a topic goes to the subject ``{prefix}.t.<topic>``
+    (tokens escaped, see :mod:`goomerang_runtime.brokers._names`), so any
+    NATS tool can watch a topic, wildcards included (``goomerang.t.rooms.*``);
+    broadcasts go to ``{prefix}.b``. Each replica listens with a single
+    subscription to ``{prefix}.>`` and matches what arrives against its own
+    subscribers: nats-py runs each subscription's callback in a task of its
+    own, so several subscriptions would let one publisher's messages
+    overtake each other. The connection uses ``no_echo``, so a replica does
+    not get its own envelopes back. A publication larger than the server's
     ``max_payload`` (1 MiB by default) reaches local subscribers only and is
     reported.
     """
@@ -68,7 +72,6 @@ class NatsBroker(RemoteBroker):
         }
         super().__init__(owner, options)
         self._nc: NatsClient | None = None
-        self._subs: dict[str, Subscription] = {}
 
     def _whole_seconds(self) -> int:
         # nats-py takes whole seconds; our own asyncio timeouts bound the real wait.
@@ -88,51 +91,46 @@ class NatsBroker(RemoteBroker):
             self._connection_lost(generation, reason)
 
         self._nc = nc
-        await nc.connect(
-            servers=[self._config.url],
-            allow_reconnect=False,
-            connect_timeout=self._whole_seconds(),
-            no_echo=True,
-            name="goomerang",
-            error_cb=on_error,
-            closed_cb=on_closed,
-            ping_interval=5,
-            max_outstanding_pings=2,
-        )
+        try:
+            await nc.connect(
+                servers=[self._config.url],
+                # Reconnection is ours (RemoteBroker): one quick try here, no waits inside nats-py.
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                connect_timeout=self._whole_seconds(),
+                no_echo=True,
+                name="goomerang",
+                error_cb=on_error,
+                closed_cb=on_closed,
+                ping_interval=5,
+                max_outstanding_pings=2,
+            )
+        except Exception as exc:
+            if last_error:  # more telling than nats-py's "no servers available"
+                raise BrokerError(self.name, str(last_error[-1]) or type(last_error[-1]).__name__) from exc
+            raise
         receiver = self._receiver
         assert receiver is not None
-
-        async def on_broadcast(msg: Msg) -> None:
-            receiver.deliver_broadcast(msg.data)
-
-        await nc.subscribe(nats_broadcast_subject(self._config.prefix), cb=on_broadcast)
-        await nc.flush(self._whole_seconds())
-
-    def _callback(self, pattern: str) -> Callable[[Msg], Awaitable[None]]:
-        receiver = self._receiver
-        assert receiver is not None
+        broadcasts = nats_broadcast_subject(self._config.prefix)
 
         async def on_message(msg: Msg) -> None:
-            receiver.deliver_publication(pattern, msg.data)
+            if msg.subject == broadcasts:
+                receiver.deliver_broadcast(msg.data)
+            else:
+                receiver.deliver_publication(msg.data)
 
-        return on_message
+        await nc.subscribe(f"{self._config.prefix}.>", cb=on_message)
+        await nc.flush(self._whole_seconds())  # PING/PONG: the server has processed the SUB
 
     async def _apply(self, add: Sequence[str], remove: Sequence[str]) -> None:
-        nc = self._nc
-        if nc is None:
+        # The catch-all subscription made in _open covers every pattern.
+        if self._nc is None:
             raise BrokerError(self.name, "not connected")
-        for pattern in remove:
-            sub = self._subs.pop(pattern, None)
-            if sub is not None:
-                await sub.unsubscribe()
-        prefix = self._config.prefix
-        for pattern in add:
-            self._subs[pattern] = await nc.subscribe(nats_pattern(prefix, pattern), cb=self._callback(pattern))
-        await nc.flush(self._whole_seconds())  # PING/PONG: the server has processed every SUB/UNSUB
 
     async def _send(self, batch: Sequence[tuple[str, bytes]]) -> None:
         nc = self._nc
-        if nc is None:
+        if nc is None or not nc.is_connected:
             raise BrokerError(self.name, "not connected")
         prefix = self._config.prefix
         limit = nc.max_payload
@@ -146,7 +144,6 @@ class NatsBroker(RemoteBroker):
 
     async def _shut(self) -> None:
         nc, self._nc = self._nc, None
-        self._subs = {}
         if nc is not None and not nc.is_closed:
             with contextlib.suppress(Exception):  # already broken: nothing left to release
                 await nc.close()

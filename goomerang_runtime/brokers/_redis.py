@@ -37,9 +37,9 @@ class RedisBroker(RemoteBroker):
 
     A literal topic is the channel ``{prefix}:t:{topic}`` (``SUBSCRIBE``);
     a wildcard pattern becomes a glob (``PSUBSCRIBE``) that may match more
-    topics than the pattern, and each publication it brings is re-checked
-    against the pattern. Broadcasts use the channel ``{prefix}:b``. One
-    connection receives, another publishes, pipelined in order.
+    topics than the pattern (the server matches each publication against its
+    own subscribers). Broadcasts use the channel ``{prefix}:b``. One
+    connection receives everything in order, another publishes, pipelined.
     """
 
     def __init__(
@@ -70,7 +70,6 @@ class RedisBroker(RemoteBroker):
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._broadcast_channel = redis_broadcast_channel(prefix)
-        self._channels: dict[bytes, str] = {}
         self._globs: dict[bytes, set[str]] = {}
         self._waiting: dict[tuple[str, bytes], asyncio.Future[None]] = {}
 
@@ -103,20 +102,16 @@ class RedisBroker(RemoteBroker):
         receiver = self._receiver
         assert receiver is not None
         try:
-            while True:
+            while self._pubsub is pubsub:
                 msg: dict[str, Any] | None = await pubsub.get_message(timeout=None)
                 if msg is None:
                     continue
                 kind = msg["type"]
-                if kind == "message":
-                    channel: bytes = msg["channel"]
-                    if channel == self._broadcast_channel:
-                        receiver.deliver_broadcast(msg["data"])
-                    elif (pattern := self._channels.get(channel)) is not None:
-                        receiver.deliver_publication(pattern, msg["data"])
-                elif kind == "pmessage":
-                    for pattern in tuple(self._globs.get(msg["pattern"], ())):
-                        receiver.deliver_publication(pattern, msg["data"])
+                if kind == "message" and msg["channel"] == self._broadcast_channel:
+                    receiver.deliver_broadcast(msg["data"])
+                elif kind in ("message", "pmessage"):
+                    # One copy per matching subscription; the receiver keeps the first.
+                    receiver.deliver_publication(msg["data"])
                 elif kind in _CONFIRMATIONS:
                     fut = self._waiting.pop((kind, msg["channel"]), None)
                     if fut is not None and not fut.done():
@@ -143,7 +138,6 @@ class RedisBroker(RemoteBroker):
                     await pubsub.punsubscribe(glob)
             else:
                 channel = redis_channel(prefix, pattern)
-                self._channels.pop(channel, None)
                 confirmations.append(self._expect("unsubscribe", channel))
                 await pubsub.unsubscribe(channel)
         for pattern in add:
@@ -156,7 +150,6 @@ class RedisBroker(RemoteBroker):
                     await pubsub.psubscribe(glob)
             else:
                 channel = redis_channel(prefix, pattern)
-                self._channels[channel] = pattern
                 confirmations.append(self._expect("subscribe", channel))
                 await pubsub.subscribe(channel)
         if confirmations:
@@ -176,20 +169,19 @@ class RedisBroker(RemoteBroker):
         reader, self._reader = self._reader, None
         pubsub, self._pubsub = self._pubsub, None
         client, self._client = self._client, None
-        self._channels = {}
         self._globs = {}
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
             if not fut.done():
                 fut.set_exception(BrokerError(self.name, "connection closed"))
                 fut.exception()  # retrieved here; a waiter, if any, still gets it
+        # Each step bounded: redis-py may hold on to a read of a dead connection.
         if reader is not None:
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await asyncio.wait({reader}, timeout=self._config.timeout)
         with contextlib.suppress(Exception):
-            if pubsub is not None:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-        with contextlib.suppress(Exception):
-            if client is not None:
-                await client.aclose()
+            async with asyncio.timeout(self._config.timeout):
+                if pubsub is not None:
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if client is not None:
+                    await client.aclose()

@@ -98,6 +98,7 @@ class RemoteBroker(Broker):
         self._interest_lock = asyncio.Lock()
         self._dropped = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -153,11 +154,14 @@ class RemoteBroker(Broker):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._config.timeout):
                     await self._drained.wait()
-        for task in [*self._tasks, *self._background]:
+        self._closing = True
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *self._background]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Bounded: a client library may swallow a cancellation (redis-py can, mid-reply);
+        # such a task then ends at its next `_closing` check.
+        self._wake.set()
+        await asyncio.wait(tasks, timeout=self._config.timeout)
         self._up = False
         await self._shut()
         if self._queue:
@@ -169,7 +173,7 @@ class RemoteBroker(Broker):
         config = self._config
         delay = config.reconnect_delay
         outage_reported = False
-        while True:
+        while not self._closing:
             self._generation += 1
             self._lost = asyncio.get_running_loop().create_future()
             self._applied = set()
@@ -269,16 +273,20 @@ class RemoteBroker(Broker):
 
     async def _write(self) -> None:
         queue = self._queue
-        while True:
+        while not self._closing:
             while not (queue and self._up):
                 if not queue:
                     self._drained.set()
                 self._wake.clear()
                 await self._wake.wait()
+                if self._closing:
+                    return
             batch = [queue.popleft() for _ in range(min(len(queue), _BATCH))]
             generation = self._generation
             try:
-                await self._send(batch)
+                # Bounded: a client library may block forever on a dead connection.
+                async with asyncio.timeout(self._config.timeout):
+                    await self._send(batch)
             except Exception as exc:
                 self._report(BrokerError(self.name, f"publishing failed ({exc or type(exc).__name__})", len(batch)))
                 self._connection_lost(generation, exc)

@@ -39,8 +39,8 @@ class BrokerState(enum.IntEnum):
 class BrokerReceiver(Protocol):
     """What a broker hands incoming data to (the server's pub/sub engine)."""
 
-    def deliver_publication(self, pattern: str, data: bytes) -> None:
-        """An envelope that arrived through the subscription to `pattern`."""
+    def deliver_publication(self, data: bytes) -> None:
+        """An envelope published on a topic; a broker may deliver one twice (the receiver dedupes)."""
         ...
 
     def deliver_broadcast(self, data: bytes) -> None:
@@ -58,8 +58,11 @@ class Broker(ABC):
     One instance serves one server. Subscriptions are topic patterns with the
     wildcards of :mod:`goomerang_runtime.topics`; the server subscribes to a
     pattern when its first local subscriber appears and unsubscribes when the
-    last one leaves. `publish` and `broadcast` never block: an implementation
-    queues what it cannot send at once, keeping the order of the calls.
+    last one leaves. A broker must deliver at least the publications matching
+    those patterns, and may deliver more (the server matches each against its
+    own subscribers). `publish` and `broadcast` never block: an implementation
+    queues what it cannot send at once. What one server hands over must reach
+    each other server in the order it was handed over.
     """
 
     def __init__(self, name: str) -> None:

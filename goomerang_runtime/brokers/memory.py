@@ -54,9 +54,8 @@ class MemoryBroker(Broker):
             receiver = other._receiver
             if receiver is None:
                 continue
-            for pattern in list(other._patterns):
-                if pattern_matches(pattern, topic):
-                    receiver.deliver_publication(pattern, data)
+            if any(pattern_matches(pattern, topic) for pattern in other._patterns):
+                receiver.deliver_publication(data)
 
     def broadcast(self, data: bytes) -> None:
         for other in self._bus._others(self):
