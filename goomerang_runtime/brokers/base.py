@@ -62,7 +62,8 @@ class Broker(ABC):
     those patterns, and may deliver more (the server matches each against its
     own subscribers). `publish` and `broadcast` never block: an implementation
     queues what it cannot send at once. What one server hands over must reach
-    each other server in the order it was handed over.
+    each other server in the order it was handed over. An implementation
+    calls ``super().__init__(name)`` and reports through ``self._report``.
     """
 
     def __init__(self, name: str) -> None:
