@@ -17,7 +17,7 @@ import pytest
 from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
 from goomerang_runtime import BrokerError, BrokerState, EnvelopeDecodeError, Message, Server
 
-from .brokers import KINDS, BrokerServer, Replica, start_broker
+from .brokers import KINDS, BrokerServer, Replica, require_binary, start_broker
 from .helpers import WAIT, Collector, wait_until
 from .inbox import barrier, listening_client
 from .replica import add_handlers, make_broker
@@ -56,7 +56,9 @@ ReplicaA = tuple[Server, Collector, StateWatch]
 
 
 @contextlib.asynccontextmanager
-async def replica_a(broker_server: BrokerServer, **options: float) -> AsyncIterator[ReplicaA]:
+async def replica_a(
+    broker_server: BrokerServer, *, connected: bool = True, **options: float
+) -> AsyncIterator[ReplicaA]:
     broker = make_broker(broker_server.kind, broker_server.url, **options)
     watch = StateWatch()
     broker.on_state_change(watch)
@@ -65,7 +67,7 @@ async def replica_a(broker_server: BrokerServer, **options: float) -> AsyncItera
     server.on_error(errors)
     add_handlers(server, "A")
     async with server:
-        assert broker.connected
+        assert broker.connected is connected
         yield server, errors, watch
 
 
@@ -229,3 +231,22 @@ async def publish_raw(broker_server: BrokerServer, topic: str, data: bytes) -> N
         redis = Redis.from_url(broker_server.url)
         await redis.publish(redis_channel("goomerang", topic), data)
         await redis.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_server_starts_without_its_broker_and_connects_when_it_comes(kind: str) -> None:
+    broker_server = BrokerServer(kind, require_binary(kind))  # not started yet
+    try:
+        async with replica_a(broker_server, connected=False) as (a, errors, state):
+            [err] = await errors.wait_for(BrokerError)
+            assert "cannot connect" in str(err)
+            client, inbox = listening_client(a.addr)
+            async with client:
+                await client.subscribe("t")
+                await client.publish("t", ReplyV1(message="local"))
+                await inbox.wait_until("local")
+                await asyncio.to_thread(broker_server.start)
+                await state.wait_for(BrokerState.CONNECTED)
+        assert len(errors.of(BrokerError)) == 1  # reported once, not per attempt
+    finally:
+        broker_server.kill()
