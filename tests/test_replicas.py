@@ -96,11 +96,15 @@ async def test_publications_and_broadcasts_reach_every_replica(broker_server: Br
             assert b2_inbox.texts() == ["marker"]
             assert a1_inbox.texts() == [str(n) for n in range(200)]
 
-            # A client broadcast on B reaches clients on A and B, the sender included.
-            await b2.broadcast(Message(ReplyV1(message="client broadcast"), {"k": "v"}))
+            # A client broadcast on either replica reaches clients on both, the sender included.
+            await a1.broadcast(Message(ReplyV1(message="broadcast from A"), {"k": "a"}))
+            await b2.broadcast(Message(ReplyV1(message="broadcast from B"), {"k": "b"}))
             for inbox in (a1_inbox, b1_inbox, b2_inbox):
-                await inbox.wait_until("client broadcast")
-            assert a1_inbox.messages[-1].headers == {"k": "v"}
+                await inbox.wait_until("broadcast from A")
+                await inbox.wait_until("broadcast from B")
+                headers = {m.payload.message: m.headers for m in inbox.messages}
+                assert headers["broadcast from A"] == {"k": "a"}
+                assert headers["broadcast from B"] == {"k": "b"}
 
             # server.broadcast and server.publish on either replica reach all.
             await a.broadcast(ReplyV1(message="A broadcast"))
