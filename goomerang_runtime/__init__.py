@@ -7,10 +7,14 @@ Prometheus support needs the ``metrics`` extra and is imported on its own:
 
 from __future__ import annotations
 
+from .auth import Action, Authenticator, Authorizer, HandshakeRequest
 from .client import Client
-from .config import ClientConfig, ClientOptions, ServerConfig, ServerOptions
+from .config import ClientConfig, ClientOptions, ReconnectPolicy, ServerConfig, ServerOptions
 from .errors import (
+    AccessError,
     AlreadyRunningError,
+    AuthenticationError,
+    AuthorizationError,
     ConfigError,
     ConnectError,
     ConnectionLostError,
@@ -21,11 +25,13 @@ from .errors import (
     HandlerError,
     HeartbeatTimeoutError,
     HookError,
+    LimitError,
     MessageTooBigError,
     NoHandlerError,
     NotRunningError,
     PayloadDecodeError,
     ProtocolError,
+    ReconnectFailedError,
     RegistrationClosedError,
     RemoteHandlerError,
     RouteError,
@@ -49,7 +55,13 @@ from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncRpc, Top
 from .status import Status
 
 __all__ = [
+    "AccessError",
+    "Action",
     "AlreadyRunningError",
+    "AuthenticationError",
+    "Authenticator",
+    "AuthorizationError",
+    "Authorizer",
     "BroadcastResult",
     "Client",
     "ClientContext",
@@ -66,7 +78,9 @@ __all__ = [
     "HandlerError",
     "HandlerObject",
     "HeartbeatTimeoutError",
+    "HandshakeRequest",
     "HookError",
+    "LimitError",
     "HttpRequest",
     "HttpResponse",
     "Message",
@@ -82,6 +96,8 @@ __all__ = [
     "ProtoMessage",
     "ProtocolError",
     "Pusher",
+    "ReconnectFailedError",
+    "ReconnectPolicy",
     "RegistrationClosedError",
     "RemoteHandlerError",
     "Route",

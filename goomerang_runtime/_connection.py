@@ -37,6 +37,7 @@ class ServerConnection:
         "on_send",
         "outbox",
         "peer",
+        "pending_sync",
         "sender",
         "task",
         "topics",
@@ -63,6 +64,7 @@ class ServerConnection:
         self._close_wait = close_wait
         self.error_details = error_details
         self.closing = False
+        self.pending_sync = 0
         self.on_send = on_send
         """Told ``(kind, size, seconds)`` after each message a sender of this connection queued."""
 
@@ -135,12 +137,24 @@ class ConnectionSender:
 class ReplySender:
     """The sender of a sync request: its first send is the reply."""
 
-    __slots__ = ("_conn", "_uuid", "replied")
+    __slots__ = ("_conn", "_held", "_uuid", "replied")
 
     def __init__(self, conn: ServerConnection, uuid: str) -> None:
         self._conn = conn
         self._uuid = uuid
+        self._held = False
         self.replied = False
+
+    def hold(self) -> None:
+        """Count this request among its connection's pending sync requests."""
+        self._held = True
+        self._conn.pending_sync += 1
+
+    def release(self) -> None:
+        """The request's handler finished: it is pending no more."""
+        if self._held:
+            self._held = False
+            self._conn.pending_sync -= 1
 
     @property
     def peer(self) -> PeerInfo:

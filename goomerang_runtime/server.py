@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import http
+import inspect
 import itertools
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection as WsConnection
@@ -33,14 +35,20 @@ from ._codec import (
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
-from ._link import Link, LinkClosed, WebSocketLink
+from ._heartbeat import keep_alive
+from ._limits import TokenBucket
+from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
 from ._peer import PeerBase
+from .auth import Authenticator, HandshakeRequest
 from .config import ServerConfig, ServerOptions, parse_address
 from .errors import (
     AlreadyRunningError,
+    AuthenticationError,
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
+    HookError,
+    LimitError,
     MessageTooBigError,
     NotRunningError,
     PayloadDecodeError,
@@ -98,6 +106,7 @@ class Server(PeerBase[ServerConfig]):
         self._ids = itertools.count(1)
         self._addr: str | None = None
         self._closed: asyncio.Event | None = None
+        self._principals: weakref.WeakKeyDictionary[WsConnection, object] = weakref.WeakKeyDictionary()
         self._topics: TopicIndex[ServerConnection] = TopicIndex()
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
@@ -288,32 +297,75 @@ class Server(PeerBase[ServerConfig]):
 
     # Handshake.
 
-    def _process_request(self, ws: WsConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        route = self._routes.get(path)
+    async def _process_request(self, ws: WsConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        route = self._routes.get(url.path)
         if route is not None:
             return answer_route(route, request, self._report)
-        if path != self.endpoint:
+        if url.path != self.endpoint:
             return ws.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
         if self._status is not Status.RUNNING:
             return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
         origin = request.headers.get("Origin")
         if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower():
             return ws.respond(http.HTTPStatus.FORBIDDEN, "Forbidden: origin not allowed\n")
+        if len(self._connections) >= self._config.max_connections:
+            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable: too many connections\n")
+        authenticate = self._config.authenticate
+        if authenticate is not None:
+            return await self._authenticate(authenticate, ws, request, url.path, url.query)
+        return None
+
+    async def _authenticate(
+        self, authenticate: Authenticator, ws: WsConnection, request: Request, path: str, query: str
+    ) -> Response | None:
+        headers: dict[str, str] = {}
+        for name, value in request.headers.raw_items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        handshake = HandshakeRequest(
+            path=path,
+            query=parse_qs(query),
+            headers=headers,
+            remote_address=WebSocketLink(ws).remote_address,
+            peer_certificate=ws.transport.get_extra_info("peercert"),
+        )
+        try:
+            principal = authenticate(handshake)
+            if inspect.isawaitable(principal):
+                principal = await principal
+        except AuthenticationError as exc:
+            return ws.respond(exc.status, f"{exc}\n")
+        except Exception as exc:
+            err = HookError("authenticate", exc)
+            err.__cause__ = exc
+            self._report(err)
+            return ws.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error\n")
+        if principal is None:
+            return ws.respond(http.HTTPStatus.UNAUTHORIZED, "401 unauthorized\n")
+        self._principals[ws] = principal
         return None
 
     async def _serve_websocket(self, ws: WsConnection) -> None:
         assert ws.request is not None
-        await self.serve_link(WebSocketLink(ws), dict(ws.request.headers.raw_items()))
+        principal = self._principals.pop(ws, None)
+        await self.serve_link(WebSocketLink(ws), dict(ws.request.headers.raw_items()), principal)
 
-    async def serve_link(self, link: Link, headers: dict[str, str] | None = None) -> None:
+    async def serve_link(
+        self, link: Link, headers: dict[str, str] | None = None, principal: object | None = None
+    ) -> None:
         """Serve one connected client over `link` until it closes.
 
         The WebSocket listener calls this for each client; the in-memory test
         transport calls it directly.
         """
         config = self._config
-        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, headers=headers or {})
+        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, principal, headers or {})
+        if len(self._connections) >= config.max_connections:
+            # Handshakes that passed the check together: the late ones go away.
+            self._report(LimitError(peer.id, "max_connections", config.max_connections, "closed with 1013"))
+            await link.close(CLOSE_TRY_AGAIN_LATER)
+            return
         conn = ServerConnection(
             link,
             peer,
@@ -325,9 +377,17 @@ class Server(PeerBase[ServerConfig]):
         )
         conn.task = asyncio.current_task()
         self._connections[peer.id] = conn
+        beat = None
+        if config.heartbeat_interval is not None:
+            timeout = config.heartbeat_timeout or config.heartbeat_interval
+            beat = asyncio.get_running_loop().create_task(
+                keep_alive(link, config.heartbeat_interval, timeout, self._report)
+            )
         try:
             await self._read_loop(conn)
         finally:
+            if beat is not None:
+                beat.cancel()
             del self._connections[peer.id]
             conn.outbox.close(ConnectionLostError("connection closed"))
             self._leave_topics(conn)
@@ -340,6 +400,9 @@ class Server(PeerBase[ServerConfig]):
         dispatcher = self._dispatcher
         assert dispatcher is not None
         report = self._report
+        config = self._config
+        bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit is not None else None
+        throttled = False
         while True:
             try:
                 data = await link.recv()
@@ -349,6 +412,13 @@ class Server(PeerBase[ServerConfig]):
                 elif not exc.clean:
                     report(ConnectionLostError(f"{conn.peer.id} ({conn.peer.remote_address}): {exc}", exc.code))
                 return
+            if bucket is not None:
+                wait = bucket.take()
+                if wait and not throttled:
+                    report(LimitError(conn.peer.id, "rate_limit", config.rate_limit or 0.0, "reading slowed down"))
+                throttled = bool(wait)
+                if wait:
+                    await asyncio.sleep(wait)
             if isinstance(data, str):
                 report(TextFrameError(len(data)))
                 continue
@@ -366,8 +436,17 @@ class Server(PeerBase[ServerConfig]):
                 if frame.is_sync:
                     await ReplySender(conn, frame.uuid).fail(frame.kind, exc)
                 continue
-            sender = ReplySender(conn, frame.uuid) if frame.is_sync else conn.sender
-            await dispatcher.dispatch(sender, msg)
+            if not frame.is_sync:
+                await dispatcher.dispatch(conn.sender, msg)
+                continue
+            replier = ReplySender(conn, frame.uuid)
+            if conn.pending_sync >= config.max_pending_sync:
+                err = LimitError(conn.peer.id, "max_pending_sync", config.max_pending_sync, "request refused")
+                report(err)
+                await replier.fail(frame.kind, err)
+                continue
+            replier.hold()
+            await dispatcher.dispatch(replier, msg)
 
     # Commands from clients (run in the read loop, so per-connection order holds).
 
