@@ -38,6 +38,7 @@ from .errors import (
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
+    LimitError,
     MessageTooBigError,
     NotRunningError,
     PayloadDecodeError,
