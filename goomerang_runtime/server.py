@@ -113,6 +113,8 @@ class Server(PeerBase[ServerConfig]):
         self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
         self._unsubscribe_hook: Hook[[str]] = Hook("on_unsubscribe", self._report)
         self._publish_hook: Hook[[str, str]] = Hook("on_publish", self._report)
+        self._connect_hook: Hook[[PeerInfo]] = Hook("on_connect", self._report)
+        self._disconnect_hook: Hook[[PeerInfo]] = Hook("on_disconnect", self._report)
         self._routes: dict[str, Route] = {}
 
     # Where it listens.
@@ -160,6 +162,16 @@ class Server(PeerBase[ServerConfig]):
     def on_unsubscribe(self, fn: Fn) -> Fn:
         """Call ``fn(topic)`` when a client unsubscribes."""
         self._unsubscribe_hook.add(fn)
+        return fn
+
+    def on_connect(self, fn: Fn) -> Fn:
+        """Call ``fn(peer)`` when a client is connected (after authentication)."""
+        self._connect_hook.add(fn)
+        return fn
+
+    def on_disconnect(self, fn: Fn) -> Fn:
+        """Call ``fn(peer)`` once a client's connection ended and its state is gone."""
+        self._disconnect_hook.add(fn)
         return fn
 
     def on_publish(self, fn: Fn) -> Fn:
@@ -383,6 +395,7 @@ class Server(PeerBase[ServerConfig]):
             beat = asyncio.get_running_loop().create_task(
                 keep_alive(link, config.heartbeat_interval, timeout, self._report)
             )
+        self._connect_hook(peer)
         try:
             await self._read_loop(conn)
         finally:
@@ -391,6 +404,7 @@ class Server(PeerBase[ServerConfig]):
             del self._connections[peer.id]
             conn.outbox.close(ConnectionLostError("connection closed"))
             self._leave_topics(conn)
+            self._disconnect_hook(peer)
 
     # Reading.
 
