@@ -7,6 +7,7 @@ caller was told was sent is lost without the caller being told.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
@@ -91,13 +93,11 @@ async def test_server_killed_and_restarted_while_clients_reconnect() -> None:
             event.clear()
         proc.send_signal(signal.SIGKILL)
         outcomes = await asyncio.wait_for(asyncio.gather(*in_flight, return_exceptions=True), WAIT)
-        failed_fast = sum(isinstance(o, ConnectionLostError) for o in outcomes)
+        # Each call got its reply before the kill or failed at once: none hangs, none vanishes.
         assert all(isinstance(o, (ConnectionLostError, Message)) for o in outcomes)
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in closed)), WAIT)
-        try:
+        with pytest.raises(NotRunningError):  # while reconnecting, the caller is told
             await peers[0].send(MessageV1())
-        except NotRunningError:
-            pass  # told, not lost
 
     async with server_process(port):
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in running)), WAIT)
@@ -107,7 +107,6 @@ async def test_server_killed_and_restarted_while_clients_reconnect() -> None:
         await delivered.wait_for(clients)
         for client in peers:
             await client.close()
-    assert failed_fast + (clients - failed_fast) == clients
 
 
 async def test_client_that_never_reads_is_dropped_and_others_get_everything() -> None:
@@ -163,13 +162,13 @@ async def test_thousand_clients_come_and_go_and_nothing_leaks() -> None:
         await disconnected.wait_for(1000)
         assert connected.count == 1000
         assert server.peers == []
-        ws_server = server._ws_server  # noqa: SLF001 - the listener's own connection tasks
+        ws_server = server._ws_server  # the listener's own connection tasks
         assert ws_server is not None
         if ws_server.handler_tasks:
             await asyncio.wait_for(asyncio.wait(set(ws_server.handler_tasks)), WAIT)
         assert len(asyncio.all_tasks()) == baseline
-        assert server._dispatcher is not None  # noqa: SLF001
-        assert server._dispatcher.in_flight == 0  # noqa: SLF001
+        assert server._dispatcher is not None
+        assert server._dispatcher.in_flight == 0
 
 
 async def test_vanishing_clients_mid_request_leave_no_state() -> None:
@@ -182,10 +181,8 @@ async def test_vanishing_clients_mid_request_leave_no_state() -> None:
     async def slow(sender: Sender, msg: Message[MessageV1]) -> None:
         started.hit()
         await release.wait()
-        try:
+        with contextlib.suppress(GoomerangError):  # the client is gone: its sender says so
             await sender.send(ReplyV1())
-        except GoomerangError:
-            pass  # the client is gone: its sender says so
 
     server.handle(MessageV1, slow)
     async with server:
