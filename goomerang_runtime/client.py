@@ -265,6 +265,14 @@ class Client(PeerBase[ClientConfig]):
         await asyncio.shield(self._reader)
         await self._finish(timeout)
 
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every frame sent so far was written to the connection.
+
+        Returns False if that did not happen within `timeout` seconds or the
+        connection closed first (the error hooks then say how many were lost).
+        """
+        return await self._running_outbox("flush").flush(timeout)
+
     async def wait_closed(self) -> None:
         """Wait until the client reached CLOSED (e.g. after the server closed it)."""
         if self._finished is None:
@@ -349,7 +357,9 @@ class Client(PeerBase[ClientConfig]):
         if self._status is Status.RUNNING:
             self._set_status(Status.CLOSING)
         assert self._outbox is not None
-        self._outbox.close(reason)
+        dropped = self._outbox.close(reason)
+        if dropped:
+            self._report(ConnectionLostError(f"{dropped} queued frames were not sent ({reason.reason})", reason.code))
         pending, self._pending = self._pending, {}
         for call in pending.values():
             if not call.future.done():
