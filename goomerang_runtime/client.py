@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import random
 import time
-import uuid as _uuid
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack, overload
@@ -24,6 +23,7 @@ from ._codec import (
     encode_publish,
     encode_subscribe,
     encode_unsubscribe,
+    new_request_id,
 )
 from ._connection import ERROR_REPLY_KIND, as_message
 from ._dispatch import Dispatcher
@@ -431,11 +431,12 @@ class Client(PeerBase[ClientConfig]):
             cls = call.expect.get(kind)
             if cls is None:
                 raise UnexpectedReplyError(kind, tuple(call.expect))
+            data = frame.payload
             try:
-                payload = cls.FromString(frame.payload)
+                payload = cls.FromString(data)
             except (DecodeError, RuntimeError, ValueError) as exc:
                 raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
-            fut.set_result(decode_message_as(frame, payload))
+            fut.set_result(decode_message_as(frame, payload, len(data)))
         except (UnknownKindError, PayloadDecodeError, UnexpectedReplyError) as exc:
             fut.set_exception(exc)
 
@@ -498,7 +499,7 @@ class Client(PeerBase[ClientConfig]):
             raise LimitError("client", "max_pending_sync", limit, "too many send_sync calls waiting")
         started = time.perf_counter()
         m = as_message(msg)
-        request_id = str(_uuid.uuid4())
+        request_id = new_request_id()
         data, size = encode_message(m, uuid=request_id, is_sync=True)
         fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
         if expect is None:
