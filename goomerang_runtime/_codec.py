@@ -7,6 +7,7 @@ tests aim at them.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ __all__ = [
     "BROADCAST_KIND",
     "COMMAND_KINDS",
     "HEADER_PREFIX",
+    "TOPIC_HEADER",
     "PUBLISH_KIND",
     "SUBSCRIBE_KIND",
     "UNSUBSCRIBE_KIND",
@@ -34,6 +36,7 @@ __all__ = [
     "decode_command",
     "decode_frame",
     "decode_message",
+    "decode_message_as",
     "encode_broadcast",
     "encode_frame",
     "encode_message",
@@ -41,11 +44,15 @@ __all__ = [
     "encode_subscribe",
     "encode_unsubscribe",
     "is_command",
+    "new_request_id",
     "prefix_headers",
+    "topic_headers",
     "unprefix_headers",
 ]
 
 HEADER_PREFIX = "message-"
+TOPIC_HEADER = "goomerang-topic"
+"""Header a Python server adds to publication deliveries (beyond Go): the topic."""
 BROADCAST_KIND = kind_of(BroadcastCmd)
 SUBSCRIBE_KIND = kind_of(SubscribeCmd)
 PUBLISH_KIND = kind_of(PublishCmd)
@@ -53,6 +60,21 @@ UNSUBSCRIBE_KIND = kind_of(UnsubscribeCmd)
 COMMAND_KINDS = frozenset({BROADCAST_KIND, SUBSCRIBE_KIND, PUBLISH_KIND, UNSUBSCRIBE_KIND})
 
 _NS = 1_000_000_000
+
+
+def new_request_id() -> str:
+    """A random version-4 UUID in canonical text form, the id of a sync request.
+
+    It only correlates a reply with its request, so `random` serves (uuid4()
+    reads the OS entropy pool on every call, several times slower).
+    """
+    bits = (random.getrandbits(128) & _UUID_CLEAR) | _UUID_SET
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_UUID_CLEAR = ~((0xF << 76) | (0xC << 60)) & ((1 << 128) - 1)
+_UUID_SET = (0x4 << 76) | (0x8 << 60)
 
 
 def encode_frame(
@@ -102,10 +124,20 @@ def _creation_ns(frame: Frame) -> int:
 
 def decode_message(frame: Frame, registry: MessageRegistry) -> Message[ProtoMessage]:
     """Turn a decoded frame into a message, parsing its payload by kind."""
-    kind = frame.kind
-    payload = frame.payload
-    metadata = Metadata(kind, frame.uuid, frame.is_sync, len(payload), _creation_ns(frame))
-    return Message(registry.decode(kind, payload), frame.headers, metadata=metadata)
+    data = frame.payload
+    return decode_message_as(frame, registry.decode(frame.kind, data), len(data))
+
+
+def decode_message_as(frame: Frame, payload: ProtoMessage, size: int) -> Message[ProtoMessage]:
+    """Wrap an already parsed payload (of `size` bytes) with the frame's headers and metadata."""
+    if frame.headers:  # a map's dict() is costly even when empty
+        headers = dict(frame.headers)
+        topic = headers.pop(TOPIC_HEADER, "")
+    else:
+        headers = {}
+        topic = ""
+    metadata = Metadata(frame.kind, frame.uuid, frame.is_sync, size, _creation_ns(frame), topic)
+    return Message._received(payload, headers, metadata)
 
 
 # Header prefixing for commands (PROTOCOL.md: Broadcast and Publish).
@@ -120,6 +152,11 @@ def unprefix_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The wrapped message's headers: only prefixed ones, prefix stripped."""
     cut = len(HEADER_PREFIX)
     return {key[cut:]: value for key, value in headers.items() if key.startswith(HEADER_PREFIX)}
+
+
+def topic_headers(headers: Mapping[str, str], topic: str) -> dict[str, str]:
+    """Headers of a publication delivery: the message's, plus the topic (beyond Go)."""
+    return {**headers, TOPIC_HEADER: topic}
 
 
 # Commands, client -> server.

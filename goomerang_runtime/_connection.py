@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -56,8 +57,10 @@ class ServerConnection:
         "closing",
         "error_details",
         "link",
+        "on_send",
         "outbox",
         "peer",
+        "pending_sync",
         "sender",
         "task",
         "topics",
@@ -73,6 +76,7 @@ class ServerConnection:
         close_wait: float,
         error_details: bool,
         report: Callable[[BaseException], None],
+        on_send: Callable[[str, int, float], None] | None = None,
     ) -> None:
         self.link = link
         self.peer = peer
@@ -88,6 +92,9 @@ class ServerConnection:
         self._drainer: asyncio.Task[None] | None = None
         self.error_details = error_details
         self.closing = False
+        self.pending_sync = 0
+        self.on_send = on_send
+        """Told ``(kind, size, seconds)`` after each message a sender of this connection queued."""
 
     def offer(self, data: bytes) -> bool:
         """Queue a frame if it can go now (room in the outbox, empty backlog)."""
@@ -221,20 +228,36 @@ class ConnectionSender:
 
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Send `msg` to the client; returns the payload size."""
-        data, size = encode_message(as_message(msg))
+        started = time.perf_counter()
+        m = as_message(msg)
+        data, size = encode_message(m)
         await self._conn.send_frame(data)
+        if self._conn.on_send is not None:
+            self._conn.on_send(m.kind, size, time.perf_counter() - started)
         return size
 
 
 class ReplySender:
     """The sender of a sync request: its first send is the reply."""
 
-    __slots__ = ("_conn", "_uuid", "replied")
+    __slots__ = ("_conn", "_held", "_uuid", "replied")
 
     def __init__(self, conn: ServerConnection, uuid: str) -> None:
         self._conn = conn
         self._uuid = uuid
+        self._held = False
         self.replied = False
+
+    def hold(self) -> None:
+        """Count this request among its connection's pending sync requests."""
+        self._held = True
+        self._conn.pending_sync += 1
+
+    def release(self) -> None:
+        """The request's handler finished: it is pending no more."""
+        if self._held:
+            self._held = False
+            self._conn.pending_sync -= 1
 
     @property
     def peer(self) -> PeerInfo:
@@ -243,12 +266,16 @@ class ReplySender:
 
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Reply (first call) or send a plain frame (later calls)."""
+        started = time.perf_counter()
+        m = as_message(msg)
         if self.replied:
-            data, size = encode_message(as_message(msg))
+            data, size = encode_message(m)
         else:
             self.replied = True
-            data, size = encode_message(as_message(msg), uuid=self._uuid, is_sync=True)
+            data, size = encode_message(m, uuid=self._uuid, is_sync=True)
         await self._conn.send_frame(data)
+        if self._conn.on_send is not None:
+            self._conn.on_send(m.kind, size, time.perf_counter() - started)
         return size
 
     async def fail(self, request_kind: str, error: BaseException) -> None:

@@ -114,16 +114,18 @@ class Outbox:
             return False
         return not self._items
 
-    def close(self, reason: ConnectionLostError) -> None:
-        """Stop accepting frames; queued ones are dropped and waiters fail."""
+    def close(self, reason: ConnectionLostError) -> int:
+        """Stop accepting frames; queued ones are dropped (their count is returned) and waiters fail."""
         if self._closed is None:
             self._closed = reason
+        dropped = len(self._items)
         self._items.clear()
         for fut in (self._space, self._empty, self._wakeup):
             if fut is not None and not fut.done():
                 fut.set_result(None)
         if asyncio.current_task() is not self._task:
             self._task.cancel()
+        return dropped
 
     async def _run(self) -> None:
         items = self._items

@@ -21,6 +21,7 @@ P = TypeVar("P", bound=ProtoMessage)
 ErrorFn = TypeVar("ErrorFn", bound=Callable[[BaseException], object])
 StatusFn = TypeVar("StatusFn", bound=Callable[[Status], object])
 NoArgFn = TypeVar("NoArgFn", bound=Callable[[], object])
+SendFn = TypeVar("SendFn", bound=Callable[[str, int, float], object])
 
 
 class PeerBase(Generic[C]):
@@ -40,6 +41,7 @@ class PeerBase(Generic[C]):
         self._configuration_hook: Hook[[C]] = Hook("on_configuration", self._report)
         self._worker_start_hook: Hook[[]] = Hook("on_worker_start", self._report)
         self._worker_end_hook: Hook[[]] = Hook("on_worker_end", self._report)
+        self._send_hook: Hook[[str, int, float]] = Hook("on_send", self._report)
 
     @property
     def config(self) -> C:
@@ -119,6 +121,19 @@ class PeerBase(Generic[C]):
     def on_worker_end(self, fn: NoArgFn) -> NoArgFn:
         """Call ``fn()`` when a handler finished running."""
         self._worker_end_hook.add(fn)
+        return fn
+
+    def on_send(self, fn: SendFn) -> SendFn:
+        """Call ``fn(kind, size, duration)`` after each message this peer sent itself.
+
+        That is a message sent with a handler's sender (replies included),
+        with ``send_to`` on the server, and with ``send`` and ``send_sync``
+        (the request) on the client. `size` is its payload in bytes and
+        `duration` the seconds spent encoding it and queuing it on the
+        connection (waiting for room). Broadcasts, publications and commands
+        have hooks of their own.
+        """
+        self._send_hook.add(fn)
         return fn
 
     def _report(self, error: BaseException) -> None:

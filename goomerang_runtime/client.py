@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import uuid as _uuid
+import contextlib
+import random
+import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self, TypeVar, Unpack, overload
+from typing import Any, Self, TypeVar, Unpack, overload
 
+from google.protobuf.message import DecodeError
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from ._codec import (
     decode_frame,
     decode_message,
+    decode_message_as,
     encode_broadcast,
     encode_message,
     encode_publish,
     encode_subscribe,
     encode_unsubscribe,
+    new_request_id,
 )
 from ._connection import ERROR_REPLY_KIND, as_message
 from ._dispatch import Dispatcher
+from ._heartbeat import keep_alive
 from ._link import CLOSE_NORMAL, Link, LinkClosed, WebSocketLink
 from ._outbox import Outbox
 from ._peer import PeerBase
@@ -30,10 +37,12 @@ from .errors import (
     ConnectError,
     ConnectionLostError,
     FrameDecodeError,
-    HeartbeatTimeoutError,
+    GoomerangError,
+    LimitError,
     MessageTooBigError,
     NotRunningError,
     PayloadDecodeError,
+    ReconnectFailedError,
     RemoteHandlerError,
     SyncTimeoutError,
     TextFrameError,
@@ -41,16 +50,36 @@ from .errors import (
     UnknownKindError,
     UnknownReplyError,
 )
-from .handler import PeerInfo
+from .handler import Handler, HandlerObject, PeerInfo, build_chain, to_handler
+from .hooks import Hook
 from .message import Message, ProtoMessage, kind_of
 from .protocol_pb2 import Frame
 from .reply_pb2 import ErrorReply
 from .status import Status
-from .topics import validate_pattern, validate_topic
+from .topics import pattern_matches, validate_pattern, validate_topic
 
 __all__ = ["Client"]
 
 R = TypeVar("R", bound=ProtoMessage)
+ReconnectFn = TypeVar("ReconnectFn", bound=Callable[[int, float, BaseException | None], object])
+P = TypeVar("P", bound=ProtoMessage)
+SyncFn = TypeVar("SyncFn", bound=Callable[[str, float, GoomerangError | None], object])
+KindFn = TypeVar("KindFn", bound=Callable[[str], object])
+TopicFn = TypeVar("TopicFn", bound=Callable[[str], object])
+PublishFn = TypeVar("PublishFn", bound=Callable[[str, str], object])
+
+
+class _Pending:
+    """A send_sync call waiting for its reply, and the reply classes it accepts."""
+
+    __slots__ = ("expect", "future", "kind")
+
+    def __init__(
+        self, kind: str, future: asyncio.Future[Message[ProtoMessage]], expect: dict[str, type[ProtoMessage]] | None
+    ) -> None:
+        self.kind = kind
+        self.future = future
+        self.expect = expect
 
 
 class _ClientSender:
@@ -89,10 +118,18 @@ class Client(PeerBase[ClientConfig]):
         self._dispatcher: Dispatcher | None = None
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[Message[ProtoMessage]]] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._topic_routes: dict[str, tuple[str, Handler[Any]]] = {}
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
         self._topics: set[str] = set()
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._reconnect_hook: Hook[[int, float, BaseException | None]] = Hook("on_reconnect", self._report)
+        self._sync_hook: Hook[[str, float, GoomerangError | None]] = Hook("on_send_sync", self._report)
+        self._broadcast_hook: Hook[[str]] = Hook("on_broadcast", self._report)
+        self._publish_hook: Hook[[str, str]] = Hook("on_publish", self._report)
+        self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
+        self._unsubscribe_hook: Hook[[str]] = Hook("on_unsubscribe", self._report)
 
     @property
     def url(self) -> str:
@@ -110,6 +147,38 @@ class Client(PeerBase[ClientConfig]):
     def subscriptions(self) -> frozenset[str]:
         """Topics this client is subscribed to."""
         return frozenset(self._topics)
+
+    # Hooks of the client's own operations (see also PeerBase.on_send).
+
+    def on_send_sync(self, fn: SyncFn) -> SyncFn:
+        """Call ``fn(kind, duration, error)`` when a ``send_sync`` ends.
+
+        `kind` is the request's, `duration` the seconds from the call to the
+        reply, and `error` what the call raised (timeout, lost connection,
+        remote handler error), or None when a reply came.
+        """
+        self._sync_hook.add(fn)
+        return fn
+
+    def on_broadcast(self, fn: KindFn) -> KindFn:
+        """Call ``fn(kind)`` after a broadcast command was queued for the server."""
+        self._broadcast_hook.add(fn)
+        return fn
+
+    def on_publish(self, fn: PublishFn) -> PublishFn:
+        """Call ``fn(topic, kind)`` after a publish command was queued for the server."""
+        self._publish_hook.add(fn)
+        return fn
+
+    def on_subscribe(self, fn: TopicFn) -> TopicFn:
+        """Call ``fn(topic)`` after a subscribe command was queued for the server."""
+        self._subscribe_hook.add(fn)
+        return fn
+
+    def on_unsubscribe(self, fn: TopicFn) -> TopicFn:
+        """Call ``fn(topic)`` after an unsubscribe command was queued for the server."""
+        self._unsubscribe_hook.add(fn)
+        return fn
 
     # Lifecycle.
 
@@ -138,6 +207,9 @@ class Client(PeerBase[ClientConfig]):
                 )
         except TimeoutError:
             raise ConnectError(self.url, f"timed out after {timeout}s") from None
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise ConnectError(self.url, f"the server answered HTTP {status}", status) from exc
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             raise ConnectError(self.url, str(exc) or type(exc).__name__) from exc
         await self.attach(WebSocketLink(ws))
@@ -166,7 +238,7 @@ class Client(PeerBase[ClientConfig]):
         self._reader = loop.create_task(self._read_loop(link, sender))
         if config.heartbeat_interval is not None:
             timeout = config.heartbeat_timeout or config.heartbeat_interval
-            self._heartbeat = loop.create_task(self._beat(link, config.heartbeat_interval, timeout))
+            self._heartbeat = loop.create_task(keep_alive(link, config.heartbeat_interval, timeout, self._report))
 
     async def close(self, timeout: float | None = None) -> None:
         """Close handshake (code 1000), then wait for in-flight handlers.
@@ -174,6 +246,9 @@ class Client(PeerBase[ClientConfig]):
         What was already sent is flushed first. Returns once CLOSED; handlers
         still running after `timeout` seconds are cancelled and reported.
         """
+        if self._reconnecting is not None and not self._reconnecting.done() and self._status is not Status.RUNNING:
+            await self._stop_reconnecting()
+            return
         if self._status is not Status.RUNNING:
             raise NotRunningError("close", self._status.name)
         assert self._link is not None
@@ -189,6 +264,14 @@ class Client(PeerBase[ClientConfig]):
             self._link.abort()
         await asyncio.shield(self._reader)
         await self._finish(timeout)
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every frame sent so far was written to the connection.
+
+        Returns False if that did not happen within `timeout` seconds or the
+        connection closed first (the error hooks then say how many were lost).
+        """
+        return await self._running_outbox("flush").flush(timeout)
 
     async def wait_closed(self) -> None:
         """Wait until the client reached CLOSED (e.g. after the server closed it)."""
@@ -215,20 +298,72 @@ class Client(PeerBase[ClientConfig]):
             self._heartbeat.cancel()
             self._heartbeat = None
         await self._dispatcher.drain(timeout, "close")
-        self._topics.clear()
+        reconnect = self._config.reconnect is not None and not self._closing_by_us
+        if not reconnect:
+            # Subscriptions survive a lost connection when the client reconnects.
+            self._topics.clear()
+            self._topic_routes.clear()
         self._set_status(Status.CLOSED)
         self._close_hook()
         self._finished.set()
+        if reconnect:
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    # Reconnection.
+
+    def on_reconnect(self, fn: ReconnectFn) -> ReconnectFn:
+        """Call ``fn(attempt, delay, last_error)`` before each reconnection attempt."""
+        self._reconnect_hook.add(fn)
+        return fn
+
+    async def _reconnect(self) -> None:
+        policy = self._config.reconnect
+        assert policy is not None
+        delay = policy.initial_delay
+        last_error: BaseException | None = None
+        attempt = 0
+        while policy.max_attempts is None or attempt < policy.max_attempts:
+            attempt += 1
+            wait = delay * (1.0 + random.uniform(-policy.jitter, policy.jitter))
+            self._reconnect_hook(attempt, wait, last_error)
+            await asyncio.sleep(wait)
+            delay = min(policy.max_delay, delay * policy.multiplier)
+            try:
+                await self.connect(timeout=self._config.handshake_timeout)
+            except ConnectError as exc:
+                last_error = exc
+                continue
+            outbox = self._outbox
+            assert outbox is not None
+            for topic in sorted(self._topics):
+                await outbox.put(encode_subscribe(topic))
+            return
+        self._topics.clear()
+        self._topic_routes.clear()
+        self._report(ReconnectFailedError(attempt, last_error))
+
+    async def _stop_reconnecting(self) -> None:
+        task, self._reconnecting = self._reconnecting, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._topics.clear()
+        self._topic_routes.clear()
+        if self._status is Status.RUNNING:
+            await self.close()
 
     def _connection_ended(self, reason: ConnectionLostError) -> None:
         if self._status is Status.RUNNING:
             self._set_status(Status.CLOSING)
         assert self._outbox is not None
-        self._outbox.close(reason)
+        dropped = self._outbox.close(reason)
+        if dropped:
+            self._report(ConnectionLostError(f"{dropped} queued frames were not sent ({reason.reason})", reason.code))
         pending, self._pending = self._pending, {}
-        for fut in pending.values():
-            if not fut.done():
-                fut.set_exception(reason)
+        for call in pending.values():
+            if not call.future.done():
+                call.future.set_exception(reason)
 
     # Reading.
 
@@ -268,6 +403,10 @@ class Client(PeerBase[ClientConfig]):
                 except (UnknownKindError, PayloadDecodeError) as exc:
                     report(exc)
                     continue
+                if self._topic_routes and (chains := self._topic_chains(msg)):
+                    for chain in chains:
+                        await dispatcher.run(chain, sender, msg)
+                    continue
                 await dispatcher.dispatch(sender, msg)
         finally:
             self._connection_ended(reason)
@@ -275,32 +414,31 @@ class Client(PeerBase[ClientConfig]):
             await self._finish(self._config.close_wait)
 
     def _complete(self, frame: Frame) -> None:
-        fut = self._pending.pop(frame.uuid, None)
-        if fut is None or fut.done():
+        call = self._pending.pop(frame.uuid, None)
+        if call is None or call.future.done():
             self._report(UnknownReplyError(frame.uuid, frame.kind))
             return
-        if frame.kind == ERROR_REPLY_KIND:
+        fut = call.future
+        kind = frame.kind
+        if kind == ERROR_REPLY_KIND:
             err = ErrorReply.FromString(frame.payload)
             fut.set_exception(RemoteHandlerError(err.request_kind, err.error_type, err.message))
             return
         try:
-            fut.set_result(decode_message(frame, self._registry))
-        except (UnknownKindError, PayloadDecodeError) as exc:
-            fut.set_exception(exc)
-
-    async def _beat(self, link: Link, interval: float, timeout: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
+            if call.expect is None:
+                fut.set_result(decode_message(frame, self._registry))
+                return
+            cls = call.expect.get(kind)
+            if cls is None:
+                raise UnexpectedReplyError(kind, tuple(call.expect))
+            data = frame.payload
             try:
-                pong = await link.ping()
-                async with asyncio.timeout(timeout):
-                    await pong
-            except TimeoutError:
-                self._report(HeartbeatTimeoutError(timeout))
-                link.abort()
-                return
-            except Exception:  # the connection closed; the read loop reports it
-                return
+                payload = cls.FromString(data)
+            except (DecodeError, RuntimeError, ValueError) as exc:
+                raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
+            fut.set_result(decode_message_as(frame, payload, len(data)))
+        except (UnknownKindError, PayloadDecodeError, UnexpectedReplyError) as exc:
+            fut.set_exception(exc)
 
     # Sending.
 
@@ -312,13 +450,16 @@ class Client(PeerBase[ClientConfig]):
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Fire and forget: send `msg` to the server; returns the payload size."""
         outbox = self._running_outbox("send")
-        data, size = encode_message(as_message(msg))
+        started = time.perf_counter()
+        m = as_message(msg)
+        data, size = encode_message(m)
         await outbox.put(data)
+        self._send_hook(m.kind, size, time.perf_counter() - started)
         return size
 
     @overload
     async def send_sync(
-        self, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None
+        self, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None, expect: None = None
     ) -> Message[ProtoMessage]: ...
 
     @overload
@@ -326,37 +467,63 @@ class Client(PeerBase[ClientConfig]):
         self, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None, expect: type[R]
     ) -> Message[R]: ...
 
+    @overload
     async def send_sync(
         self,
         msg: Message[ProtoMessage] | ProtoMessage,
         *,
         timeout: float | None = None,
-        expect: type[ProtoMessage] | None = None,
+        expect: tuple[type[ProtoMessage], ...],
+    ) -> Message[ProtoMessage]: ...
+
+    async def send_sync(
+        self,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: type[ProtoMessage] | tuple[type[ProtoMessage], ...] | None = None,
     ) -> Message[ProtoMessage]:
         """Send a request and wait for its reply.
 
-        The reply may be of any registered kind; pass `expect` to require one
-        (:class:`UnexpectedReplyError` otherwise) and get it typed. Raises
+        The reply may be of any registered kind. With `expect` (a class or a
+        tuple of classes) only those kinds are accepted, they need no
+        registration, and a single class types the result. Raises
         :class:`SyncTimeoutError` after `timeout` seconds,
-        :class:`ConnectionLostError` at once if the connection ends first, and
-        :class:`RemoteHandlerError` if the server's handler raised.
+        :class:`ConnectionLostError` at once if the connection ends first,
+        :class:`RemoteHandlerError` if the server's handler raised and
+        :class:`UnexpectedReplyError` for a reply kind outside `expect`.
         """
         outbox = self._running_outbox("send_sync")
+        limit = self._config.max_pending_sync
+        if limit is not None and len(self._pending) >= limit:
+            raise LimitError("client", "max_pending_sync", limit, "too many send_sync calls waiting")
+        started = time.perf_counter()
         m = as_message(msg)
-        request_id = str(_uuid.uuid4())
-        data, _ = encode_message(m, uuid=request_id, is_sync=True)
+        request_id = new_request_id()
+        data, size = encode_message(m, uuid=request_id, is_sync=True)
         fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = fut
+        if expect is None:
+            accepted = None
+        elif isinstance(expect, tuple):
+            accepted = {kind_of(cls): cls for cls in expect}
+        else:
+            accepted = {kind_of(expect): expect}
+        self._pending[request_id] = _Pending(m.kind, fut, accepted)
         try:
             await outbox.put(data)
+            self._send_hook(m.kind, size, time.perf_counter() - started)
             async with asyncio.timeout(timeout):
                 reply = await fut
         except TimeoutError:
-            raise SyncTimeoutError(m.kind, timeout or 0.0) from None
+            timed_out = SyncTimeoutError(m.kind, timeout or 0.0)
+            self._sync_hook(m.kind, time.perf_counter() - started, timed_out)
+            raise timed_out from None
+        except GoomerangError as exc:
+            self._sync_hook(m.kind, time.perf_counter() - started, exc)
+            raise
         finally:
             self._pending.pop(request_id, None)
-        if expect is not None and not isinstance(reply.payload, expect):
-            raise UnexpectedReplyError(reply.kind, (kind_of(expect),))
+        self._sync_hook(m.kind, time.perf_counter() - started, None)
         return reply
 
     # Broadcast and pub/sub commands (the server does the fan-out).
@@ -364,25 +531,69 @@ class Client(PeerBase[ClientConfig]):
     async def broadcast(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Ask the server to send `msg` to every connected client, this one included."""
         outbox = self._running_outbox("broadcast")
-        data, size = encode_broadcast(as_message(msg))
+        m = as_message(msg)
+        data, size = encode_broadcast(m)
         await outbox.put(data)
+        self._broadcast_hook(m.kind)
         return size
 
     async def publish(self, topic: str, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Ask the server to send `msg` to every subscriber of `topic`."""
         outbox = self._running_outbox("publish")
-        data, size = encode_publish(validate_topic(topic), as_message(msg))
+        m = as_message(msg)
+        data, size = encode_publish(validate_topic(topic), m)
         await outbox.put(data)
+        self._publish_hook(topic, m.kind)
         return size
 
-    async def subscribe(self, topic: str) -> None:
-        """Receive what is published on `topic` (wildcards: see :mod:`.topics`)."""
+    @overload
+    async def subscribe(self, topic: str) -> None: ...
+
+    @overload
+    async def subscribe(self, topic: str, kind: type[P], handler: Handler[P] | HandlerObject[P]) -> None: ...
+
+    async def subscribe(
+        self,
+        topic: str,
+        kind: type[ProtoMessage] | None = None,
+        handler: Handler[Any] | HandlerObject[Any] | None = None,
+    ) -> None:
+        """Receive what is published on `topic` (wildcards: see :mod:`.topics`).
+
+        Without a handler, publications go to the handler of their kind. With
+        `kind` and `handler`, publications of that kind on matching topics go
+        to `handler` (through the middlewares), and `kind` is registered.
+        """
         outbox = self._running_outbox("subscribe")
-        await outbox.put(encode_subscribe(validate_pattern(topic)))
+        validate_pattern(topic)
+        if handler is not None and kind is not None:
+            self._registry.register(kind)
+            self._topic_routes[topic] = (kind_of(kind), build_chain(to_handler(handler), self._middlewares))
+        await outbox.put(encode_subscribe(topic))
         self._topics.add(topic)
+        self._subscribe_hook(topic)
 
     async def unsubscribe(self, topic: str) -> None:
         """Stop receiving what is published on `topic`."""
         outbox = self._running_outbox("unsubscribe")
         await outbox.put(encode_unsubscribe(topic))
         self._topics.discard(topic)
+        self._topic_routes.pop(topic, None)
+        self._unsubscribe_hook(topic)
+
+    def _topic_chains(self, msg: Message[ProtoMessage]) -> list[Handler[Any]]:
+        """Handlers of the subscriptions a publication belongs to.
+
+        A Python server names the topic of each publication it delivers. A
+        message without one (any push from a Go server) goes to the handler of
+        its kind if there is one, else to every subscription of its kind.
+        """
+        topic = msg.metadata.topic
+        kind = msg.kind
+        if not topic and self._dispatcher is not None and self._dispatcher.handles(kind):
+            return []
+        return [
+            chain
+            for pattern, (route_kind, chain) in self._topic_routes.items()
+            if route_kind == kind and (not topic or pattern_matches(pattern, topic))
+        ]

@@ -10,9 +10,9 @@ be built on the second branch only::
     │   ├── NotRunningError         the peer is not RUNNING
     │   ├── AlreadyRunningError     run()/connect() on a running peer
     │   ├── RegistrationClosedError handle()/middleware() after start
+    │   ├── TopicError              an invalid topic or subscription pattern
     │   ├── DuplicateKindError      two message classes for one kind
-    │   ├── DuplicateHandlerError   two handlers for one kind
-    │   └── InvalidTopicError       an empty topic, a wildcard in a published topic, ...
+    │   └── DuplicateHandlerError   two handlers for one kind
     ├── ProtocolError               the peer sent something we cannot use
     │   ├── FrameDecodeError        bytes that are not a goomerang Frame
     │   ├── TextFrameError          a text WebSocket message
@@ -22,23 +22,32 @@ be built on the second branch only::
     │   ├── UnknownReplyError       a sync reply nobody waits for (late)
     │   ├── UnexpectedReplyError    a sync reply of a kind the caller did not expect
     │   └── EnvelopeDecodeError     broker data that is not a goomerang envelope
+    ├── AccessError                 who gets in, and what they may do
+    │   ├── AuthenticationError     the handshake was refused (401/403)
+    │   └── AuthorizationError      a client command was denied
+    ├── LimitError                  a client went past a server limit
     ├── TransportError              the connection failed
     │   ├── ConnectError            could not open the WebSocket
+    │   ├── ReconnectFailedError    a client gave up reconnecting
     │   ├── ConnectionLostError     the connection ended under a pending call
-    │   ├── HeartbeatTimeoutError   the server stopped answering pings
+    │   ├── HeartbeatTimeoutError   the peer stopped answering pings
     │   ├── MessageTooBigError      the peer closed with 1009 (message too big)
     │   ├── SlowConsumerError       a peer's outgoing queue stayed full
     │   └── BrokerError             the pub/sub broker (NATS, Redis) failed or is unreachable
     ├── SyncTimeoutError            send_sync deadline passed (also a TimeoutError)
     ├── HandlerError                a local handler raised (reported to on_error)
     ├── HookError                   a hook raised (reported to on_error)
+    ├── RouteError                  an HTTP route raised (reported to on_error)
     └── RemoteHandlerError          the peer's handler raised on our sync request
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "AlreadyRunningError",
+    "AuthenticationError",
+    "AuthorizationError",
     "BrokerError",
     "ConfigError",
     "ConnectError",
@@ -51,17 +60,20 @@ __all__ = [
     "HandlerError",
     "HeartbeatTimeoutError",
     "HookError",
-    "InvalidTopicError",
+    "LimitError",
     "MessageTooBigError",
     "NoHandlerError",
     "NotRunningError",
     "PayloadDecodeError",
     "ProtocolError",
+    "ReconnectFailedError",
     "RegistrationClosedError",
     "RemoteHandlerError",
+    "RouteError",
     "SlowConsumerError",
     "SyncTimeoutError",
     "TextFrameError",
+    "TopicError",
     "TransportError",
     "UnexpectedReplyError",
     "UnknownKindError",
@@ -128,6 +140,18 @@ class RegistrationClosedError(UsageError):
         return f"cannot register {self.what}: the peer already started"
 
 
+class TopicError(UsageError, ValueError):
+    """A topic or subscription pattern that breaks the topic rules."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(topic, reason)
+
+    def __str__(self) -> str:
+        return f"topic {self.topic!r}: {self.reason}"
+
+
 class DuplicateKindError(UsageError):
     """Two different message classes claim one kind (full name)."""
 
@@ -148,18 +172,6 @@ class DuplicateHandlerError(UsageError):
 
     def __str__(self) -> str:
         return f"kind {self.kind!r} already has a handler"
-
-
-class InvalidTopicError(UsageError, ValueError):
-    """A topic or subscription pattern that breaks the topic rules (see :mod:`goomerang_runtime.topics`)."""
-
-    def __init__(self, topic: str, reason: str) -> None:
-        self.topic = topic
-        self.reason = reason
-        super().__init__(topic, reason)
-
-    def __str__(self) -> str:
-        return f"invalid topic {self.topic!r}: {self.reason}"
 
 
 # The peer sent something we cannot use.
@@ -263,6 +275,58 @@ class EnvelopeDecodeError(ProtocolError):
         return f"malformed envelope of {self.size} bytes from {self.broker}: {self.reason}"
 
 
+# Access.
+
+
+class AccessError(GoomerangError):
+    """Authentication or authorisation said no."""
+
+
+class AuthenticationError(AccessError):
+    """Raised by an authentication hook to refuse a handshake with `status` (401 or 403)."""
+
+    def __init__(self, status: int = 401, reason: str = "") -> None:
+        if status not in (401, 403):
+            raise ValueError(f"status must be 401 or 403, not {status}")
+        self.status = status
+        self.reason = reason
+        super().__init__(status, reason)
+
+    def __str__(self) -> str:
+        what = "unauthorized" if self.status == 401 else "forbidden"
+        return f"{self.status} {what}" + (f": {self.reason}" if self.reason else "")
+
+
+class AuthorizationError(AccessError):
+    """A client's subscribe, publish or broadcast command was denied and dropped."""
+
+    def __init__(self, peer: str, action: str, topic: str, kind: str) -> None:
+        self.peer = peer
+        self.action = action
+        self.topic = topic
+        self.kind = kind
+        super().__init__(peer, action, topic, kind)
+
+    def __str__(self) -> str:
+        target = f" on {self.topic!r}" if self.topic else ""
+        kind = f" of {self.kind!r}" if self.kind else ""
+        return f"{self.peer} may not {self.action}{kind}{target}: dropped"
+
+
+class LimitError(GoomerangError):
+    """A client went past one of the server's limits; only that client is affected."""
+
+    def __init__(self, peer: str, limit: str, value: float, detail: str) -> None:
+        self.peer = peer
+        self.limit = limit
+        self.value = value
+        self.detail = detail
+        super().__init__(peer, limit, value, detail)
+
+    def __str__(self) -> str:
+        return f"{self.peer}: {self.limit} ({self.value:g}) exceeded: {self.detail}"
+
+
 # The connection failed.
 
 
@@ -271,15 +335,28 @@ class TransportError(GoomerangError):
 
 
 class ConnectError(TransportError):
-    """The WebSocket connection could not be opened."""
+    """The WebSocket connection could not be opened; `status` is the HTTP answer, if any."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
         self.url = url
         self.reason = reason
-        super().__init__(url, reason)
+        self.status = status
+        super().__init__(url, reason, status)
 
     def __str__(self) -> str:
         return f"cannot connect to {self.url}: {self.reason}"
+
+
+class ReconnectFailedError(TransportError):
+    """A client's reconnection policy ran out of attempts."""
+
+    def __init__(self, attempts: int, last_error: BaseException | None) -> None:
+        self.attempts = attempts
+        self.last_error = last_error
+        super().__init__(attempts, last_error)
+
+    def __str__(self) -> str:
+        return f"gave up reconnecting after {self.attempts} attempts: {self.last_error}"
 
 
 class ConnectionLostError(TransportError):
@@ -298,12 +375,14 @@ class ConnectionLostError(TransportError):
 class HeartbeatTimeoutError(TransportError):
     """No pong came back within the heartbeat timeout; the peer is gone."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, peer: str = "") -> None:
         self.timeout = timeout
-        super().__init__(timeout)
+        self.peer = peer
+        super().__init__(timeout, peer)
 
     def __str__(self) -> str:
-        return f"no pong within {self.timeout:g}s: closing the connection"
+        who = f" from {self.peer}" if self.peer else ""
+        return f"no pong{who} within {self.timeout:g}s: closing the connection"
 
 
 class MessageTooBigError(TransportError):
@@ -387,6 +466,18 @@ class HookError(GoomerangError):
 
     def __str__(self) -> str:
         return f"hook {self.hook} raised {type(self.error).__name__}: {self.error}"
+
+
+class RouteError(GoomerangError):
+    """An HTTP route of the server raised; it answered 500. The original is `__cause__`."""
+
+    def __init__(self, path: str, error: BaseException) -> None:
+        self.path = path
+        self.error = error
+        super().__init__(path, error)
+
+    def __str__(self) -> str:
+        return f"route {self.path!r} raised {type(self.error).__name__}: {self.error}"
 
 
 class RemoteHandlerError(GoomerangError):

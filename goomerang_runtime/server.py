@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import http
+import inspect
 import itertools
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection as WsConnection
@@ -29,29 +31,38 @@ from ._codec import (
     encode_frame,
     encode_message,
     is_command,
+    topic_headers,
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
-from ._link import Link, LinkClosed, WebSocketLink
+from ._heartbeat import keep_alive
+from ._limits import TokenBucket
+from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
 from ._peer import PeerBase
 from ._pubsub import PubSub
+from .auth import Authenticator, HandshakeRequest
 from .config import ServerConfig, ServerOptions, parse_address
 from .errors import (
     AlreadyRunningError,
+    AuthenticationError,
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
+    HookError,
+    LimitError,
     MessageTooBigError,
     NotRunningError,
     PayloadDecodeError,
     ProtocolError,
     SlowConsumerError,
     TextFrameError,
+    TopicError,
     UnknownKindError,
 )
 from .handler import PeerInfo
 from .hooks import Hook
 from .message import Message, ProtoMessage
+from .routes import Route, answer_route
 from .status import Status
 from .topics import validate_pattern, validate_topic
 
@@ -97,12 +108,16 @@ class Server(PeerBase[ServerConfig]):
         self._ids = itertools.count(1)
         self._addr: str | None = None
         self._closed: asyncio.Event | None = None
+        self._principals: weakref.WeakKeyDictionary[WsConnection, object] = weakref.WeakKeyDictionary()
         self._pubsub = PubSub(self._config.broker, self._connections.values, self._report)
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
         self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
         self._unsubscribe_hook: Hook[[str]] = Hook("on_unsubscribe", self._report)
         self._publish_hook: Hook[[str, str]] = Hook("on_publish", self._report)
+        self._connect_hook: Hook[[PeerInfo]] = Hook("on_connect", self._report)
+        self._disconnect_hook: Hook[[PeerInfo]] = Hook("on_disconnect", self._report)
+        self._routes: dict[str, Route] = {}
 
     # Where it listens.
 
@@ -156,15 +171,50 @@ class Server(PeerBase[ServerConfig]):
         self._unsubscribe_hook.add(fn)
         return fn
 
+    def on_connect(self, fn: Fn) -> Fn:
+        """Call ``fn(peer)`` when a client is connected (after authentication)."""
+        self._connect_hook.add(fn)
+        return fn
+
+    def on_disconnect(self, fn: Fn) -> Fn:
+        """Call ``fn(peer)`` once a client's connection ended and its state is gone."""
+        self._disconnect_hook.add(fn)
+        return fn
+
     def on_publish(self, fn: Fn) -> Fn:
         """Call ``fn(topic, kind)`` for each publication (client or server)."""
         self._publish_hook.add(fn)
         return fn
 
+    # Plain HTTP routes on the same listener.
+
+    def route(self, path: str, fn: Route) -> None:
+        """Answer ``GET path`` on the server's listener with ``fn(request)``.
+
+        `fn` returns ``(status, headers, body)`` (e.g. an
+        :class:`~goomerang_runtime.routes.HttpResponse`); it runs in the event
+        loop, so it must be quick. Routes answer in every status, and one
+        that raises answers 500 and is reported as :class:`RouteError`.
+        Register routes before the server starts; the WebSocket endpoints
+        ``/ws`` and ``/wss`` cannot be routes.
+        """
+        self._check_open(f"a route for {path!r}")
+        if not path.startswith("/") or "?" in path:
+            raise ValueError(f"a route path starts with '/' and has no query: {path!r}")
+        if path in ("/ws", "/wss"):
+            raise ValueError(f"{path!r} is a WebSocket endpoint")
+        if path in self._routes:
+            raise ValueError(f"{path!r} already has a route")
+        self._routes[path] = fn
+
     # Lifecycle.
 
-    async def start(self) -> None:
-        """Start listening; returns once RUNNING. See also :meth:`run`."""
+    async def start(self, *, listen: bool = True) -> None:
+        """Start listening; returns once RUNNING. See also :meth:`run`.
+
+        With ``listen=False`` no socket is opened: clients are attached with
+        :meth:`serve_link` (what :mod:`goomerang_runtime.testing` does).
+        """
         if self._status is not Status.NEW:
             raise AlreadyRunningError(f"a server runs only once (status {self._status.name})")
         config = self._config
@@ -176,6 +226,11 @@ class Server(PeerBase[ServerConfig]):
             self._report,
         )
         self._closed = asyncio.Event()
+        if not listen:
+            self._addr = "in-memory"
+            self._configuration_hook(config)
+            self._set_status(Status.RUNNING)
+            return
         host, port = parse_address(config.listen)
         self._ws_server = await serve(
             self._serve_websocket,
@@ -231,20 +286,24 @@ class Server(PeerBase[ServerConfig]):
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("shut down", self._status.name)
-        assert self._ws_server is not None
         assert self._dispatcher is not None
         assert self._closed is not None
         self._set_status(Status.CLOSING)
         # Go's order: close every client first (new upgrades get 503 meanwhile),
         # then stop listening, then close any client that slipped in between.
         await self._close_connections()
-        self._ws_server.close(close_connections=False)
+        if self._ws_server is not None:
+            self._ws_server.close(close_connections=False)
         await self._close_connections()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
-                await self._ws_server.wait_closed()
+                if self._ws_server is not None:
+                    await self._ws_server.wait_closed()
+                tasks = [conn.task for conn in self._connections.values() if conn.task is not None]
+                if tasks:
+                    await asyncio.wait(tasks)
         except TimeoutError:
             for conn in list(self._connections.values()):
                 if conn.task is not None:
@@ -263,28 +322,75 @@ class Server(PeerBase[ServerConfig]):
 
     # Handshake.
 
-    def _process_request(self, ws: WsConnection, request: Request) -> Response | None:
-        if urlsplit(request.path).path != self.endpoint:
+    async def _process_request(self, ws: WsConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        route = self._routes.get(url.path)
+        if route is not None:
+            return answer_route(route, request, self._report)
+        if url.path != self.endpoint:
             return ws.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
         if self._status is not Status.RUNNING:
             return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
         origin = request.headers.get("Origin")
         if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower():
             return ws.respond(http.HTTPStatus.FORBIDDEN, "Forbidden: origin not allowed\n")
+        if len(self._connections) >= self._config.max_connections:
+            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable: too many connections\n")
+        authenticate = self._config.authenticate
+        if authenticate is not None:
+            return await self._authenticate(authenticate, ws, request, url.path, url.query)
+        return None
+
+    async def _authenticate(
+        self, authenticate: Authenticator, ws: WsConnection, request: Request, path: str, query: str
+    ) -> Response | None:
+        headers: dict[str, str] = {}
+        for name, value in request.headers.raw_items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        handshake = HandshakeRequest(
+            path=path,
+            query=parse_qs(query),
+            headers=headers,
+            remote_address=WebSocketLink(ws).remote_address,
+            peer_certificate=ws.transport.get_extra_info("peercert"),
+        )
+        try:
+            principal = authenticate(handshake)
+            if inspect.isawaitable(principal):
+                principal = await principal
+        except AuthenticationError as exc:
+            return ws.respond(exc.status, f"{exc}\n")
+        except Exception as exc:
+            err = HookError("authenticate", exc)
+            err.__cause__ = exc
+            self._report(err)
+            return ws.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error\n")
+        if principal is None:
+            return ws.respond(http.HTTPStatus.UNAUTHORIZED, "401 unauthorized\n")
+        self._principals[ws] = principal
         return None
 
     async def _serve_websocket(self, ws: WsConnection) -> None:
         assert ws.request is not None
-        await self.serve_link(WebSocketLink(ws), dict(ws.request.headers.raw_items()))
+        principal = self._principals.pop(ws, None)
+        await self.serve_link(WebSocketLink(ws), dict(ws.request.headers.raw_items()), principal)
 
-    async def serve_link(self, link: Link, headers: dict[str, str] | None = None) -> None:
+    async def serve_link(
+        self, link: Link, headers: dict[str, str] | None = None, principal: object | None = None
+    ) -> None:
         """Serve one connected client over `link` until it closes.
 
         The WebSocket listener calls this for each client; the in-memory test
         transport calls it directly.
         """
         config = self._config
-        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, headers=headers or {})
+        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, principal, headers or {})
+        if len(self._connections) >= config.max_connections:
+            # Handshakes that passed the check together: the late ones go away.
+            self._report(LimitError(peer.id, "max_connections", config.max_connections, "closed with 1013"))
+            await link.close(CLOSE_TRY_AGAIN_LATER)
+            return
         conn = ServerConnection(
             link,
             peer,
@@ -293,15 +399,26 @@ class Server(PeerBase[ServerConfig]):
             close_wait=config.close_wait,
             error_details=config.error_details,
             report=self._report,
+            on_send=self._send_hook,
         )
         conn.task = asyncio.current_task()
         self._connections[peer.id] = conn
+        beat = None
+        if config.heartbeat_interval is not None:
+            timeout = config.heartbeat_timeout or config.heartbeat_interval
+            beat = asyncio.get_running_loop().create_task(
+                keep_alive(link, config.heartbeat_interval, timeout, self._report)
+            )
+        self._connect_hook(peer)
         try:
             await self._read_loop(conn)
         finally:
+            if beat is not None:
+                beat.cancel()
             del self._connections[peer.id]
             conn.discard(ConnectionLostError("connection closed"))
             self._pubsub.leave(conn)
+            self._disconnect_hook(peer)
 
     # Reading.
 
@@ -311,6 +428,9 @@ class Server(PeerBase[ServerConfig]):
         dispatcher = self._dispatcher
         assert dispatcher is not None
         report = self._report
+        config = self._config
+        bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit is not None else None
+        throttled = False
         while True:
             try:
                 data = await link.recv()
@@ -320,6 +440,13 @@ class Server(PeerBase[ServerConfig]):
                 elif not exc.clean:
                     report(ConnectionLostError(f"{conn.peer.id} ({conn.peer.remote_address}): {exc}", exc.code))
                 return
+            if bucket is not None:
+                wait = bucket.take()
+                if wait and not throttled:
+                    report(LimitError(conn.peer.id, "rate_limit", config.rate_limit or 0.0, "reading slowed down"))
+                throttled = bool(wait)
+                if wait:
+                    await asyncio.sleep(wait)
             if isinstance(data, str):
                 report(TextFrameError(len(data)))
                 continue
@@ -337,8 +464,17 @@ class Server(PeerBase[ServerConfig]):
                 if frame.is_sync:
                     await ReplySender(conn, frame.uuid).fail(frame.kind, exc)
                 continue
-            sender = ReplySender(conn, frame.uuid) if frame.is_sync else conn.sender
-            await dispatcher.dispatch(sender, msg)
+            if not frame.is_sync:
+                await dispatcher.dispatch(conn.sender, msg)
+                continue
+            replier = ReplySender(conn, frame.uuid)
+            if conn.pending_sync >= config.max_pending_sync:
+                err = LimitError(conn.peer.id, "max_pending_sync", config.max_pending_sync, "request refused")
+                report(err)
+                await replier.fail(frame.kind, err)
+                continue
+            replier.hold()
+            await dispatcher.dispatch(replier, msg)
 
     # Commands from clients (run in the read loop, so per-connection order holds).
 
@@ -347,11 +483,12 @@ class Server(PeerBase[ServerConfig]):
             try:
                 validate_topic(cmd.topic)
                 self._registry.decode(cmd.kind, cmd.payload)
-            except (ValueError, ProtocolError) as exc:
+            except (TopicError, ProtocolError) as exc:
                 self._report(exc)
                 return
             self._publish_hook(cmd.topic, cmd.kind)
-            self._pubsub.publish(cmd.topic, encode_frame(cmd.kind, cmd.payload, cmd.headers))
+            data = encode_frame(cmd.kind, cmd.payload, topic_headers(cmd.headers, cmd.topic))
+            self._pubsub.publish(cmd.topic, data)
         elif isinstance(cmd, BroadcastCommand):
             try:
                 self._registry.decode(cmd.kind, cmd.payload)
@@ -366,7 +503,7 @@ class Server(PeerBase[ServerConfig]):
         elif isinstance(cmd, SubscribeCommand):
             try:
                 validate_pattern(cmd.topic)
-            except ValueError as exc:
+            except TopicError as exc:
                 self._report(exc)
                 return
             # Awaited: with a broker, the subscription is in effect across
@@ -384,13 +521,13 @@ class Server(PeerBase[ServerConfig]):
 
         Never waits for slow clients: each gets the frame queued behind what
         it already has, and one that cannot keep up is disconnected.
-        Raises :class:`InvalidTopicError` for a wildcard or empty topic.
+        Raises :class:`TopicError` for a wildcard or empty topic.
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("publish", self._status.name)
         validate_topic(topic)
         m = as_message(msg)
-        data, _ = encode_message(m)
+        data = encode_frame(m.kind, m.payload.SerializeToString(), topic_headers(m.headers, topic))
         self._publish_hook(topic, m.kind)
         self._pubsub.publish(topic, data)
 

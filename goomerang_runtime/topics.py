@@ -6,8 +6,7 @@ matches exactly one token and ``>`` (only as the last token) matches one or
 more tokens. ``rooms.*`` matches ``rooms.go`` but not ``rooms.go.dev``;
 ``rooms.>`` matches both, but not ``rooms``. A subscription without a
 wildcard token matches only the identical topic. A published topic is always
-literal. Bad topics raise :class:`~goomerang_runtime.InvalidTopicError`
-(also a ValueError).
+literal.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
-from .errors import InvalidTopicError
+from .errors import TopicError
 
-__all__ = ["TopicIndex", "is_pattern", "pattern_matches", "validate_pattern", "validate_topic"]
+__all__ = ["TopicIndex", "is_pattern", "pattern_covers", "pattern_matches", "validate_pattern", "validate_topic"]
 
 S = TypeVar("S", bound=Hashable)
 _WILDCARDS = ("*", ">")
@@ -29,21 +28,21 @@ def is_pattern(pattern: str) -> bool:
 
 
 def validate_pattern(pattern: str) -> str:
-    """Check a subscription; raises InvalidTopicError for an empty one or a misplaced ``>``."""
+    """Check a subscription; raises TopicError for an empty one or a misplaced ``>``."""
     if not pattern:
-        raise InvalidTopicError(pattern, "a topic must not be empty")
+        raise TopicError(pattern, "must not be empty")
     tokens = pattern.split(".")
     if ">" in tokens[:-1]:
-        raise InvalidTopicError(pattern, "'>' may only be the last token")
+        raise TopicError(pattern, "'>' may only be the last token")
     return pattern
 
 
 def validate_topic(topic: str) -> str:
-    """Check a published topic; raises InvalidTopicError for an empty or wildcard topic."""
+    """Check a published topic; raises TopicError for an empty or wildcard topic."""
     if not topic:
-        raise InvalidTopicError(topic, "a topic must not be empty")
+        raise TopicError(topic, "must not be empty")
     if is_pattern(topic):
-        raise InvalidTopicError(topic, "wildcards are for subscriptions, publish to a literal topic")
+        raise TopicError(topic, "wildcards are for subscriptions, publish to a literal topic")
     return topic
 
 
@@ -62,6 +61,28 @@ def pattern_matches(pattern: str, topic: str) -> bool:
     if not is_pattern(pattern):
         return pattern == topic
     return _tokens_match(tuple(pattern.split(".")), topic.split("."))
+
+
+def pattern_covers(family: str, pattern: str) -> bool:
+    """Whether every topic `pattern` matches is also matched by `family`.
+
+    ``rooms.*`` covers ``rooms.go`` and ``rooms.*``, not ``rooms.>``;
+    ``rooms.>`` covers all three.
+    """
+    outer = family.split(".")
+    inner = pattern.split(".")
+    for i, token in enumerate(outer):
+        if token == ">" and i == len(outer) - 1:
+            return len(inner) > i
+        if i >= len(inner):
+            return False
+        sub = inner[i]
+        if token == "*":
+            if sub == ">":
+                return False
+        elif sub in _WILDCARDS or sub != token:
+            return False
+    return len(inner) == len(outer)
 
 
 class TopicIndex(Generic[S]):

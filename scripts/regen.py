@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 # Wire-level protos compiled into the runtime package so a wheel needs no protoc.
 RUNTIME_PROTOS = ("goomerang/protocol.proto", "goomerang/reply.proto", "goomerang/broker.proto")
+# The annotations users import: compiled into the `goomerang` package, source shipped with the plugin.
+OPTIONS_PROTO = "goomerang/options.proto"
 
 
 def _protoc(args: list[str]) -> None:
@@ -41,9 +43,36 @@ def regen_runtime_protos(out_pkg: Path) -> None:
                 (out_pkg / (stem + suffix)).write_text(text)
 
 
+def regen_options(out_pkg: Path, include_dir: Path) -> None:
+    """Compile goomerang/options.proto into `out_pkg` and copy its source to `include_dir`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _protoc([f"--python_out={tmp}", f"--mypy_out={tmp}", OPTIONS_PROTO])
+        for suffix in (".py", ".pyi"):
+            shutil.copyfile(Path(tmp) / "goomerang" / ("options_pb2" + suffix), out_pkg / ("options_pb2" + suffix))
+    (include_dir / "goomerang").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROTOS / OPTIONS_PROTO, include_dir / OPTIONS_PROTO)
+
+
+def example_protos() -> list[str]:
+    """Every example proto, sorted."""
+    return sorted(str(path) for path in (PROTOS / "examples").rglob("*.proto"))
+
+
+def regen_examples(out: Path) -> None:
+    """Generate the example protos into `out`, laid out as the package `generated`."""
+    from goomerang_codegen.cli import generate
+
+    if generate(example_protos(), [str(PROTOS / "examples")], out, "generated") != 0:
+        raise SystemExit("generation failed")
+
+
 def main() -> None:
     regen_runtime_protos(ROOT / "goomerang_runtime")
-    shutil.rmtree(ROOT / "goomerang_runtime" / "__pycache__", ignore_errors=True)
+    regen_options(ROOT / "goomerang", ROOT / "goomerang_codegen" / "include")
+    shutil.rmtree(ROOT / "generated", ignore_errors=True)
+    regen_examples(ROOT / "generated")
+    for pkg in ("goomerang_runtime", "goomerang"):
+        shutil.rmtree(ROOT / pkg / "__pycache__", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import ssl
@@ -178,3 +179,34 @@ def make_certs(directory: Path) -> Certs:
     paths.client_cert.write_bytes(client_pem)
     paths.client_key.write_bytes(client_key)
     return paths
+
+
+@dataclass
+class HttpAnswer:
+    """A plain HTTP response read off a socket."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def http_get(addr: str, path: str, headers: dict[str, str] | None = None) -> HttpAnswer:
+    """``GET path`` over a fresh TCP connection to ``host:port``; header names lowercased."""
+    host, port = addr.rsplit(":", 1)
+    async with asyncio.timeout(WAIT):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        lines = [f"GET {path} HTTP/1.1", f"Host: {addr}"]
+        lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+        answer_headers = {}
+        for line in header_lines:
+            key, _, value = line.partition(":")
+            answer_headers[key.strip().lower()] = value.strip()
+        body = await reader.readexactly(int(answer_headers.get("content-length", "0")))
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return HttpAnswer(int(status_line.split()[1]), answer_headers, body)

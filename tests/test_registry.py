@@ -32,9 +32,13 @@ def test_another_class_with_the_same_name_is_rejected() -> None:
     reg.register(MessageV1)
     # The same full name from another descriptor pool: a different class.
     pool = descriptor_pool.DescriptorPool()
-    file_proto = descriptor_pb2.FileDescriptorProto()
-    MessageV1.DESCRIPTOR.file.CopyToProto(file_proto)
-    pool.Add(file_proto)
+    pool.Add(
+        descriptor_pb2.FileDescriptorProto(
+            name="impostor.proto",
+            package="goomerang.example",
+            message_type=[descriptor_pb2.DescriptorProto(name="MessageV1")],
+        )
+    )
     impostor = message_factory.GetMessageClass(pool.FindMessageTypeByName("goomerang.example.MessageV1"))
     assert impostor is not MessageV1
     with pytest.raises(DuplicateKindError, match=r"goomerang\.example\.MessageV1"):

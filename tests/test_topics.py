@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from goomerang_runtime.topics import TopicIndex, pattern_matches, validate_pattern, validate_topic
+from goomerang_runtime import TopicError
+from goomerang_runtime.topics import TopicIndex, pattern_covers, pattern_matches, validate_pattern, validate_topic
 
 
 @pytest.mark.parametrize(
@@ -53,11 +54,34 @@ def test_index_reports_first_and_last_subscriber() -> None:
     assert index.match("rooms.go") == set()
 
 
+@pytest.mark.parametrize(
+    ("family", "pattern", "covered"),
+    [
+        ("rooms.*", "rooms.go", True),
+        ("rooms.*", "rooms.*", True),
+        ("rooms.*", "rooms.>", False),
+        ("rooms.*", "rooms.go.dev", False),
+        ("rooms.*", "lobby.go", False),
+        ("rooms.>", "rooms.go.dev", True),
+        ("rooms.>", "rooms.*", True),
+        ("rooms.>", "rooms.>", True),
+        ("rooms.>", "rooms", False),
+        ("rooms", "rooms", True),
+        ("rooms", "rooms.*", False),
+        (">", "*.*", True),
+        ("*.go", "*.go", True),
+        ("*.go", "rooms.*", False),
+    ],
+)
+def test_pattern_covers(family: str, pattern: str, covered: bool) -> None:
+    assert pattern_covers(family, pattern) is covered
+
+
 def test_validation() -> None:
-    with pytest.raises(ValueError, match="last token"):
+    with pytest.raises(TopicError, match="last token"):
         validate_pattern("a.>.b")
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(TopicError, match="empty"):
         validate_pattern("")
-    with pytest.raises(ValueError, match="literal"):
+    with pytest.raises(TopicError, match="literal"):
         validate_topic("rooms.*")
     assert validate_topic("rooms.go") == "rooms.go"

@@ -22,24 +22,30 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from goomerang import options_pb2 as goomerang_dot_options__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n goomerang/example/messages.proto\x12\x11goomerang.example\"\x1c\n\tMessageV1\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x1a\n\x07ReplyV1\x12\x0f\n\x07message\x18\x01 \x01(\t\"!\n\x0eSuccessReplyV1\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x1c\n\nBadReplyV1\x12\x0e\n\x06reason\x18\x01 \x01(\t\"*\n\x08PingPong\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x42(Z&go.eloylp.dev/goomerang/example/protosb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n goomerang/example/messages.proto\x12\x11goomerang.example\x1a\x17goomerang/options.proto\x1a\x1bgoogle/protobuf/empty.proto\"\x1c\n\tMessageV1\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x1a\n\x07ReplyV1\x12\x0f\n\x07message\x18\x01 \x01(\t\"!\n\x0eSuccessReplyV1\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x1c\n\nBadReplyV1\x12\x0e\n\x06reason\x18\x01 \x01(\t\"*\n\x08PingPong\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x32\xa3\x01\n\x07\x45xample\x12Z\n\x07Process\x12\x1c.goomerang.example.MessageV1\x1a!.goomerang.example.SuccessReplyV1\"\x0e\xfa\x81\x19\nBadReplyV1\x12<\n\x06Notify\x12\x1a.goomerang.example.ReplyV1\x1a\x16.google.protobuf.EmptyB(Z&go.eloylp.dev/goomerang/example/protosb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'goomerang.example.messages_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'generated.goomerang.example.messages_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z&go.eloylp.dev/goomerang/example/protos'
-  _globals['_MESSAGEV1']._serialized_start=55
-  _globals['_MESSAGEV1']._serialized_end=83
-  _globals['_REPLYV1']._serialized_start=85
-  _globals['_REPLYV1']._serialized_end=111
-  _globals['_SUCCESSREPLYV1']._serialized_start=113
-  _globals['_SUCCESSREPLYV1']._serialized_end=146
-  _globals['_BADREPLYV1']._serialized_start=148
-  _globals['_BADREPLYV1']._serialized_end=176
-  _globals['_PINGPONG']._serialized_start=178
-  _globals['_PINGPONG']._serialized_end=220
+  _globals['_EXAMPLE'].methods_by_name['Process']._loaded_options = None
+  _globals['_EXAMPLE'].methods_by_name['Process']._serialized_options = b'\372\201\031\nBadReplyV1'
+  _globals['_MESSAGEV1']._serialized_start=109
+  _globals['_MESSAGEV1']._serialized_end=137
+  _globals['_REPLYV1']._serialized_start=139
+  _globals['_REPLYV1']._serialized_end=165
+  _globals['_SUCCESSREPLYV1']._serialized_start=167
+  _globals['_SUCCESSREPLYV1']._serialized_end=200
+  _globals['_BADREPLYV1']._serialized_start=202
+  _globals['_BADREPLYV1']._serialized_end=230
+  _globals['_PINGPONG']._serialized_start=232
+  _globals['_PINGPONG']._serialized_end=274
+  _globals['_EXAMPLE']._serialized_start=277
+  _globals['_EXAMPLE']._serialized_end=440
 # @@protoc_insertion_point(module_scope)

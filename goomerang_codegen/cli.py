@@ -1,0 +1,153 @@
+"""The ``goomerang`` command: generate code in one step, or tell protoc where our protos are.
+
+``goomerang generate -I protos -o generated protos/chat/v1/chat.proto`` runs
+protoc once for ``--python_out``, mypy-protobuf's ``--mypy_out`` and our
+``--goomerang_out``, with ``goomerang/options.proto`` and the well-known types
+on the include path, and lays the output out as an importable package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .layout import add_init_files, rewrite_imports
+
+__all__ = ["console", "generate", "include_path", "main"]
+
+
+def include_path() -> Path:
+    """The directory holding ``goomerang/options.proto``, for protoc's ``-I``."""
+    return Path(__file__).resolve().parent / "include"
+
+
+def _well_known_include() -> Path | None:
+    spec = importlib.util.find_spec("grpc_tools")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).resolve().parent / "_proto"
+
+
+def _launcher(directory: Path) -> Path:
+    """An executable running this interpreter's plugin, for protoc's --plugin."""
+    if os.name == "nt":
+        script = directory / "protoc-gen-goomerang.cmd"
+        script.write_text(f'@"{sys.executable}" -m goomerang_codegen %*\r\n')
+    else:
+        script = directory / "protoc-gen-goomerang"
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m goomerang_codegen "$@"\n')
+        script.chmod(0o755)
+    return script
+
+
+def _mypy_plugin() -> str | None:
+    name = "protoc-gen-mypy"
+    bin_dir = Path(sys.executable).parent
+    return shutil.which(name, path=str(bin_dir)) or shutil.which(name)
+
+
+def _default_package(out: Path) -> str | None:
+    name = out.resolve().name
+    return name if name.isidentifier() else None
+
+
+def generate(
+    files: Sequence[str],
+    includes: Sequence[str],
+    out: Path,
+    package: str | None,
+    mypy: bool = True,
+) -> int:
+    """Run protoc and lay out the result in `out`; returns protoc's exit status."""
+    if not files:
+        print("goomerang generate: no .proto files given", file=sys.stderr)
+        return 2
+    well_known = _well_known_include()
+    if well_known is None:
+        print("goomerang generate: needs grpcio-tools: pip install 'goomerang[codegen]'", file=sys.stderr)
+        return 2
+    mypy_plugin = _mypy_plugin() if mypy else None
+    if mypy and mypy_plugin is None:
+        print(
+            "goomerang generate: protoc-gen-mypy not found: pip install mypy-protobuf, or pass --no-mypy",
+            file=sys.stderr,
+        )
+        return 2
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        staging = tmp / "out"
+        staging.mkdir()
+        option = f"package={package}:" if package else ""
+        cmd = [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            *(f"-I{path}" for path in includes),
+            f"-I{include_path()}",
+            f"-I{well_known}",
+            f"--plugin=protoc-gen-goomerang={_launcher(tmp)}",
+            f"--python_out={staging}",
+            f"--goomerang_out={option}{staging}",
+        ]
+        if mypy_plugin is not None:
+            cmd += [f"--plugin=protoc-gen-mypy={mypy_plugin}", f"--mypy_out={staging}"]
+        done = subprocess.run([*cmd, *files], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr)
+            return done.returncode
+        written = sorted(path for path in staging.rglob("*") if path.is_file())
+        if package:
+            modules = [
+                ".".join(path.relative_to(staging).with_suffix("").parts)
+                for path in written
+                if path.name.endswith("_pb2.py")
+            ]
+            for path in written:
+                if path.suffix in (".py", ".pyi"):
+                    path.write_text(rewrite_imports(path.read_text(), modules, package))
+            add_init_files(staging)
+        out.mkdir(parents=True, exist_ok=True)
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                target = out / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+        print(f"goomerang: wrote {len(written)} files for {len(files)} protos into {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``goomerang`` console script."""
+    parser = argparse.ArgumentParser(prog="goomerang", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    gen = commands.add_parser("generate", help="run protoc with the goomerang plugin and mypy stubs")
+    gen.add_argument("-I", "--proto-path", action="append", default=[], help="protoc include path (repeatable)")
+    gen.add_argument("-o", "--out", required=True, type=Path, help="output directory")
+    gen.add_argument(
+        "--package",
+        help="Python package the output directory is (default: its name); imports go through it. "
+        "Pass '' for modules imported with the output directory itself on sys.path.",
+    )
+    gen.add_argument("--no-mypy", action="store_true", help="skip the .pyi stubs of mypy-protobuf")
+    gen.add_argument("files", nargs="+", help=".proto files to generate")
+    commands.add_parser("include-path", help="print the directory holding goomerang/options.proto, for -I")
+    args = parser.parse_args(argv)
+    if args.command == "include-path":
+        print(include_path())
+        return 0
+    package = _default_package(args.out) if args.package is None else (args.package or None)
+    if package is not None and not all(part.isidentifier() for part in package.split(".")):
+        parser.error(f"--package {package!r} is not a dotted Python name")
+    return generate(args.files, args.proto_path, args.out, package, mypy=not args.no_mypy)
+
+
+def console() -> None:
+    """Console script wrapper: exit with main()'s status."""
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The plain model the templates render: every name, type and import resolved.
+
+`build_files` reads the descriptors and annotations of a CodeGeneratorRequest
+and either returns one :class:`FileModel` per file to generate or raises
+:class:`GenerationError` listing every problem, each naming its file and
+element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.protobuf.descriptor_pb2 import FileDescriptorProto, MethodDescriptorProto, ServiceDescriptorProto
+
+from goomerang import options_pb2
+from goomerang_runtime.errors import TopicError
+from goomerang_runtime.topics import validate_pattern
+
+from .descriptors import MessageEntry, TypeIndex
+from .names import class_name, import_aliases, output_path, snake_case, topic_class_name
+from .settings import Settings
+
+__all__ = ["FileModel", "GenerationError", "ImportModel", "MethodModel", "ServiceModel", "TopicModel", "build_files"]
+
+EMPTY = "google.protobuf.Empty"
+RUNTIME_ALIAS = "_rt"
+
+# Field numbers in descriptor.proto, for the paths of SourceCodeInfo locations.
+_FILE_SERVICE = 6
+_SERVICE_METHOD = 2
+
+
+class GenerationError(Exception):
+    """Invalid annotations; each problem names its file and element."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class ImportModel:
+    """``from {package} import {name} as {alias}``."""
+
+    package: str
+    name: str
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class MethodModel:
+    """One rpc: one message kind handled by one side."""
+
+    name: str
+    """The rpc name in the proto: ``Join``."""
+    py_name: str
+    """The Python method name: ``join``."""
+    full_name: str
+    """``chat.v1.Chat.Join``."""
+    doc: str
+    request: str
+    """Expression naming the request class."""
+    is_sync: bool
+    """A reply comes back (the reply type is not google.protobuf.Empty)."""
+    replies: tuple[str, ...]
+    """Expressions naming the accepted reply classes (empty if not sync)."""
+    reply_alias: str
+    """Public name of the reply type alias (sync only): ``ChatJoinReply``."""
+    rpc_var: str
+    """Module-private name of the runtime rpc object: ``_CHAT_JOIN``."""
+    reply_kinds: str
+    """Human-readable list of reply kinds for docstrings."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceModel:
+    """One service: the rpcs one side handles."""
+
+    name: str
+    full_name: str
+    doc: str
+    handled_by_server: bool
+    stub_class: str
+    base_class: str
+    add_function: str
+    sender_class: str
+    methods: tuple[MethodModel, ...]
+    push_types: tuple[str, ...]
+    """The request types of a client-handled service: what the server may push."""
+    push_alias: str
+    """Public name of their union: ``ChatPushMessage``."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicModel:
+    """A typed topic family."""
+
+    pattern: str
+    type_name: str
+    """Full protobuf name of the message flowing on it."""
+    type_expr: str
+    class_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileModel:
+    """Everything generated for one `.proto` file."""
+
+    source: str
+    output: str
+    imports: tuple[ImportModel, ...]
+    runtime_alias: str
+    services: tuple[ServiceModel, ...]
+    topics: tuple[TopicModel, ...]
+    topic_types: tuple[str, ...]
+    """Expressions of the topic message classes, registered on servers for pass-through."""
+    exports: tuple[str, ...]
+    has_server_services: bool
+    has_client_services: bool
+    has_sync_methods: bool
+    has_topics: bool
+
+
+def _comments(f: FileDescriptorProto) -> dict[tuple[int, ...], str]:
+    found: dict[tuple[int, ...], str] = {}
+    for location in f.source_code_info.location:
+        text = location.leading_comments.strip()
+        if text:
+            found[tuple(location.path)] = text
+    return found
+
+
+def _docstring(comment: str, fallback: str) -> str:
+    text = comment or fallback
+    lines = [line.strip() for line in text.splitlines()]
+    return "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+class _FileBuilder:
+    def __init__(self, f: FileDescriptorProto, index: TypeIndex) -> None:
+        self.f = f
+        self.index = index
+        self.problems: list[str] = []
+        self.used: dict[str, MessageEntry] = {}
+        self.visible = index.visible_files(f.name)
+        self.aliases = import_aliases(index.module_of(name) for name in self.visible)
+        self.comments = _comments(f)
+
+    def problem(self, element: str, what: str) -> None:
+        self.problems.append(f"{self.f.name}: {element}: {what}")
+
+    def use(self, entry: MessageEntry) -> str:
+        """The expression naming `entry`'s class here; its module gets imported."""
+        self.used[entry.full_name] = entry
+        return f"{self.aliases[entry.module]}.{entry.attr_path}"
+
+    def lookup(self, element: str, name: str, what: str) -> MessageEntry | None:
+        """Resolve a type name from an annotation; reports unknown or invisible types."""
+        if not name:
+            self.problem(element, f"{what} is empty")
+            return None
+        entry = self.index.resolve(name, self.f.package)
+        if entry is None:
+            self.problem(element, f"{what} {name!r} is not a known message type")
+            return None
+        if entry.proto_file not in self.visible:
+            self.problem(element, f"{what} {name!r} is defined in {entry.proto_file}, which this file does not import")
+            return None
+        return entry
+
+    def method(self, service: ServiceDescriptorProto, m: MethodDescriptorProto, path: tuple[int, ...]) -> MethodModel:
+        element = f"service {service.name}, rpc {m.name}"
+        if m.client_streaming or m.server_streaming:
+            self.problem(element, "streaming rpcs are not supported: one request, at most one reply")
+        request = self.index.get(m.input_type)
+        output = self.index.get(m.output_type)
+        assert request is not None, "protoc resolves rpc types"
+        assert output is not None, "protoc resolves rpc types"
+        also = list(m.options.Extensions[options_pb2.also_replies])
+        is_sync = output.full_name != EMPTY
+        replies: list[MessageEntry] = []
+        if is_sync:
+            replies.append(output)
+            for name in also:
+                entry = self.lookup(element, name, "also_replies type")
+                if entry is None:
+                    continue
+                if entry.full_name == EMPTY:
+                    self.problem(element, "also_replies cannot be google.protobuf.Empty")
+                elif any(r.full_name == entry.full_name for r in replies):
+                    self.problem(element, f"reply type {entry.full_name!r} is listed twice")
+                else:
+                    replies.append(entry)
+        elif also:
+            self.problem(element, "also_replies needs a sync rpc: it returns google.protobuf.Empty (fire and forget)")
+        service_snake = snake_case(service.name).rstrip("_")
+        method_snake = snake_case(m.name).rstrip("_")
+        reply_names = [r.full_name for r in replies]
+        return MethodModel(
+            name=m.name,
+            py_name=snake_case(m.name),
+            full_name=f"{self._prefix()}{service.name}.{m.name}",
+            doc=_docstring(self.comments.get(path, ""), f"The {m.name} rpc."),
+            request=self.use(request),
+            is_sync=is_sync,
+            replies=tuple(self.use(r) for r in replies),
+            reply_alias=f"{class_name(service.name)}{class_name(m.name)}Reply" if is_sync else "",
+            rpc_var=f"_{service_snake.upper()}_{method_snake.upper()}",
+            reply_kinds=" or ".join(reply_names),
+        )
+
+    def _prefix(self) -> str:
+        return f"{self.f.package}." if self.f.package else ""
+
+    def service(self, index: int, service: ServiceDescriptorProto) -> ServiceModel:
+        element = f"service {service.name}"
+        side = service.options.Extensions[options_pb2.handled_by]
+        if side not in (options_pb2.SERVER, options_pb2.CLIENT):
+            self.problem(element, f"handled_by has an unknown value {side}: use SERVER or CLIENT")
+        by_server = side != options_pb2.CLIENT
+        if not service.method:
+            self.problem(element, "has no rpcs")
+        methods = tuple(
+            self.method(service, m, (_FILE_SERVICE, index, _SERVICE_METHOD, i)) for i, m in enumerate(service.method)
+        )
+        if not by_server:
+            for m in methods:
+                if m.is_sync:
+                    self.problem(
+                        f"{element}, rpc {m.name}",
+                        "a client-handled rpc must return google.protobuf.Empty: servers cannot wait for a client",
+                    )
+        seen: dict[str, str] = {}
+        for m in methods:
+            if m.py_name in seen:
+                self.problem(element, f"rpcs {seen[m.py_name]} and {m.name} both become the method {m.py_name!r}")
+            seen[m.py_name] = m.name
+        name = class_name(service.name)
+        return ServiceModel(
+            name=service.name,
+            full_name=f"{self._prefix()}{service.name}",
+            doc=_docstring(self.comments.get((_FILE_SERVICE, index), ""), f"The {service.name} service."),
+            handled_by_server=by_server,
+            stub_class=f"{name}Stub",
+            base_class=f"{name}Base",
+            add_function=f"add_{snake_case(service.name).rstrip('_')}",
+            sender_class=f"{name}Sender",
+            methods=methods,
+            push_types=tuple(dict.fromkeys(m.request for m in methods)) if not by_server else (),
+            push_alias=f"{name}Message" if not by_server else "",
+        )
+
+    def topics(self) -> list[TopicModel]:
+        found: list[TopicModel] = []
+        names: dict[str, str] = {}
+        for option in self.f.options.Extensions[options_pb2.topic]:
+            element = f"topic {option.name!r}"
+            try:
+                validate_pattern(option.name)
+            except TopicError as exc:
+                self.problem(element, exc.reason)
+                continue
+            if not option.type:
+                self.problem(element, 'has no type: say which message flows on it (type: "MyMessage")')
+                continue
+            entry = self.lookup(element, option.type, "type")
+            if entry is None:
+                continue
+            cls = topic_class_name(option.name, option.alias)
+            if not cls or not cls.isidentifier():
+                self.problem(element, "cannot derive a class name from it: set alias")
+                continue
+            if any(t.pattern == option.name for t in found):
+                self.problem(element, "is declared twice")
+                continue
+            if cls in names:
+                self.problem(element, f"its class {cls} clashes with topic {names[cls]!r}: set alias")
+                continue
+            names[cls] = option.name
+            found.append(TopicModel(option.name, entry.full_name, self.use(entry), cls))
+        return found
+
+
+def _check_kinds(services: list[tuple[FileDescriptorProto, ServiceModel]]) -> list[str]:
+    """One handler per kind on each side, across all files generated together."""
+    problems: list[str] = []
+    for by_server, side in ((True, "server"), (False, "client")):
+        owners: dict[str, str] = {}
+        for f, service in services:
+            if service.handled_by_server is not by_server:
+                continue
+            for m in service.methods:
+                where = f"{f.name}: service {service.name}, rpc {m.name}"
+                if m.request in owners:
+                    problems.append(
+                        f"{where}: its request type is already handled on the {side} side by {owners[m.request]}"
+                        " (one handler per message kind)"
+                    )
+                else:
+                    owners[m.request] = f"{service.name}.{m.name}"
+    return problems
+
+
+def build_files(
+    files: Sequence[FileDescriptorProto], to_generate: Sequence[str], settings: Settings
+) -> list[FileModel]:
+    """Build the models of the files to generate, or raise GenerationError."""
+    index = TypeIndex(files, to_generate, settings.package)
+    by_name = {f.name: f for f in files}
+    problems: list[str] = []
+    models: list[FileModel] = []
+    all_services: list[tuple[FileDescriptorProto, ServiceModel]] = []
+    for name in to_generate:
+        f = by_name[name]
+        builder = _FileBuilder(f, index)
+        services = [builder.service(i, s) for i, s in enumerate(f.service)]
+        topics = builder.topics()
+        problems.extend(builder.problems)
+        all_services.extend((f, s) for s in services)
+        if not services and not topics:
+            continue
+        models.append(_file_model(f, builder, services, topics))
+    problems.extend(_check_kinds(all_services))
+    if problems:
+        raise GenerationError(problems)
+    return models
+
+
+def _file_model(
+    f: FileDescriptorProto,
+    builder: _FileBuilder,
+    services: list[ServiceModel],
+    topics: list[TopicModel],
+) -> FileModel:
+    modules = sorted({entry.module for entry in builder.used.values()})
+    imports = tuple(
+        ImportModel(module.rpartition(".")[0], module.rpartition(".")[2], builder.aliases[module]) for module in modules
+    )
+    exports: list[str] = []
+    for s in services:
+        if s.handled_by_server:
+            exports += [s.stub_class, s.base_class, s.add_function]
+            exports += [m.reply_alias for m in s.methods if m.is_sync]
+        else:
+            exports += [s.base_class, s.add_function, s.sender_class, s.push_alias]
+    exports += [t.class_name for t in topics]
+    has_server = any(s.handled_by_server for s in services)
+    has_client = any(not s.handled_by_server for s in services)
+    if has_server:
+        exports.append("Context")
+    if has_client:
+        exports.append("ClientContext")
+    return FileModel(
+        source=f.name,
+        output=output_path(f.name),
+        imports=imports,
+        runtime_alias=RUNTIME_ALIAS,
+        services=tuple(services),
+        topics=tuple(topics),
+        topic_types=tuple(dict.fromkeys(t.type_expr for t in topics)),
+        exports=tuple(sorted(exports)),
+        has_server_services=has_server,
+        has_client_services=has_client,
+        has_sync_methods=any(m.is_sync for s in services for m in s.methods),
+        has_topics=bool(topics),
+    )

@@ -1,0 +1,19 @@
+"""Misuses of the runtime API that mypy --strict must reject, each on its marked line."""
+
+from __future__ import annotations
+
+from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
+from goomerang_runtime import Client, Message, Sender, Server
+
+
+async def on_reply(sender: Sender, msg: Message[ReplyV1]) -> None:
+    pass
+
+
+async def misuse() -> None:
+    server = Server(max_concurency=4)  # E: call-arg
+    server.handle(MessageV1, on_reply)  # E: arg-type
+    client = Client(server=8080)  # E: arg-type
+    reply = await client.send_sync(MessageV1(), expect=ReplyV1)
+    print(reply.payload.reason)  # E: attr-defined
+    await client.send("not a message")  # E: arg-type
