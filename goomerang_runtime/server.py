@@ -40,11 +40,12 @@ from ._limits import TokenBucket
 from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
 from ._peer import PeerBase
 from ._pubsub import PubSub
-from .auth import Authenticator, HandshakeRequest
+from .auth import Action, Authenticator, HandshakeRequest
 from .config import ServerConfig, ServerOptions, parse_address
 from .errors import (
     AlreadyRunningError,
     AuthenticationError,
+    AuthorizationError,
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
@@ -486,6 +487,8 @@ class Server(PeerBase[ServerConfig]):
             except (TopicError, ProtocolError) as exc:
                 self._report(exc)
                 return
+            if not await self._allowed(conn, "publish", cmd.topic, cmd.kind):
+                return
             self._publish_hook(cmd.topic, cmd.kind)
             data = encode_frame(cmd.kind, cmd.payload, topic_headers(cmd.headers, cmd.topic))
             self._pubsub.publish(cmd.topic, data)
@@ -494,6 +497,8 @@ class Server(PeerBase[ServerConfig]):
                 self._registry.decode(cmd.kind, cmd.payload)
             except ProtocolError as exc:
                 self._report(exc)
+                return
+            if not await self._allowed(conn, "broadcast", "", cmd.kind):
                 return
             self._client_broadcast_hook(cmd.kind)
             data = encode_frame(cmd.kind, cmd.payload, cmd.headers)
@@ -506,6 +511,14 @@ class Server(PeerBase[ServerConfig]):
             except TopicError as exc:
                 self._report(exc)
                 return
+            limit = self._config.max_subscriptions
+            if cmd.topic not in conn.topics and len(conn.topics) >= limit:
+                self._report(
+                    LimitError(conn.peer.id, "max_subscriptions", limit, f"subscription to {cmd.topic!r} refused")
+                )
+                return
+            if not await self._allowed(conn, "subscribe", cmd.topic, ""):
+                return
             # Awaited: with a broker, the subscription is in effect across
             # replicas before this connection's next frame is read.
             await self._pubsub.subscribe(conn, cmd.topic)
@@ -513,6 +526,25 @@ class Server(PeerBase[ServerConfig]):
         elif isinstance(cmd, UnsubscribeCommand):
             self._pubsub.unsubscribe(conn, cmd.topic)
             self._unsubscribe_hook(cmd.topic)
+
+    async def _allowed(self, conn: ServerConnection, action: Action, topic: str, kind: str) -> bool:
+        """Ask the authorisation hook; a denial (or a raising hook) drops the command and is reported."""
+        authorize = self._config.authorize
+        if authorize is None:
+            return True
+        try:
+            verdict = authorize(conn.peer, action, topic, kind)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+        except Exception as exc:
+            err = HookError("authorize", exc)
+            err.__cause__ = exc
+            self._report(err)
+            verdict = False
+        if verdict is True:
+            return True
+        self._report(AuthorizationError(conn.peer.id, action, topic, kind))
+        return False
 
     # Server-side publish and broadcast.
 

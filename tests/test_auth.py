@@ -122,3 +122,80 @@ async def test_mutual_tls_refuses_clients_without_a_certificate(certs: Certs) ->
         with pytest.raises(ConnectError):
             await Client(server=server.addr, tls=certs.client_context(with_cert=False)).connect(timeout=WAIT)
         assert server.peers == []
+
+
+async def test_authorisation_drops_denied_commands_and_reports_them() -> None:
+    from goomerang_runtime import Action, AuthorizationError, PeerInfo
+
+    asked: list[tuple[object, str, str, str]] = []
+
+    async def authorize(peer: PeerInfo, action: Action, topic: str, kind: str) -> bool:
+        asked.append((peer.principal, action, topic, kind))
+        if action == "broadcast":
+            return peer.principal == "ana"
+        return not topic.startswith("secret")
+
+    server = whoami_server(authenticate=by_token, authorize=authorize)
+    server.register_message(ReplyV1)
+    errors = Collector()
+    server.on_error(errors)
+    async with server:
+        ana = Client(server=server.addr, headers={"Authorization": "Bearer ana-token"})
+        bob = Client(server=server.addr, headers={"Authorization": "Bearer bob-token"})
+        got: dict[str, asyncio.Queue[str]] = {"ana": asyncio.Queue(), "bob": asyncio.Queue()}
+
+        def collect(name: str):  # type: ignore[no-untyped-def]
+            async def handle(sender: Sender, msg: Message[ReplyV1]) -> None:
+                await got[name].put(msg.payload.message)
+
+            return handle
+
+        ana.handle(ReplyV1, collect("ana"))
+        bob.handle(ReplyV1, collect("bob"))
+        async with ana, bob:
+            await bob.subscribe("secret.plans")  # denied: never subscribed
+            await bob.subscribe("news")
+            await bob.broadcast(ReplyV1(message="from bob"))  # denied: not fanned out
+            await ana.publish("secret.plans", ReplyV1(message="hidden"))  # denied
+            await ana.publish("news", ReplyV1(message="public"))
+            await ana.broadcast(ReplyV1(message="from ana"))
+            assert await asyncio.wait_for(got["bob"].get(), WAIT) == "public"
+            assert await asyncio.wait_for(got["bob"].get(), WAIT) == "from ana"
+            assert await asyncio.wait_for(got["ana"].get(), WAIT) == "from ana"
+            denied = await errors.wait_for(AuthorizationError, 3)
+    assert {(e.action, e.topic) for e in denied} == {
+        ("subscribe", "secret.plans"),
+        ("broadcast", ""),
+        ("publish", "secret.plans"),
+    }
+    assert got["ana"].empty()
+    assert got["bob"].empty()
+    assert ("bob", "subscribe", "news", "") in asked
+    assert ("ana", "publish", "news", "goomerang.example.ReplyV1") in asked
+
+
+async def test_max_subscriptions_refuses_the_extra_topic() -> None:
+    from goomerang_runtime import LimitError
+
+    server = whoami_server(max_subscriptions=2)
+    server.register_message(ReplyV1)
+    errors = Collector()
+    server.on_error(errors)
+    got: asyncio.Queue[str] = asyncio.Queue()
+    async with server:
+        client = Client(server=server.addr)
+
+        async def handle(sender: Sender, msg: Message[ReplyV1]) -> None:
+            await got.put(msg.payload.message)
+
+        client.handle(ReplyV1, handle)
+        async with client:
+            for topic in ("a", "b", "c"):
+                await client.subscribe(topic)
+            (err,) = await errors.wait_for(LimitError)
+            assert err.limit == "max_subscriptions"
+            for topic in ("a", "b", "c"):
+                await server.publish(topic, ReplyV1(message=topic))
+            await client.subscribe("a")  # re-subscribing a topic it has is fine
+            await server.publish("a", ReplyV1(message="a again"))
+            assert [await asyncio.wait_for(got.get(), WAIT) for _ in range(3)] == ["a", "b", "a again"]
