@@ -11,6 +11,7 @@ from collections.abc import Callable
 from ._codec import encode_frame, encode_message
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
 from ._outbox import Outbox, QueueFullTimeout
+from ._outbox import frames_text as _frames
 from .errors import ConnectionLostError, GoomerangError, HandlerError, SlowConsumerError
 from .handler import PeerInfo
 from .message import Message, ProtoMessage, kind_of
@@ -182,9 +183,16 @@ class ServerConnection:
         asyncio.get_running_loop().create_task(self._close_or_abort(code))
 
     def discard(self, reason: ConnectionLostError, backlog_error: GoomerangError | None = None) -> None:
-        """Stop sending: close the outbox and fail every frame still waiting."""
-        self.outbox.close(reason)
+        """Stop sending: close the outbox and fail every frame still waiting.
+
+        Frames that never left and whose senders are not told otherwise are
+        reported (unless `backlog_error`, a kick, already was).
+        """
+        dropped = self.outbox.close(reason) + sum(1 for waiting in self._backlog if waiting.queued is None)
         self._fail_backlog(backlog_error or reason)
+        if dropped and backlog_error is None:
+            lost = f"{self.peer.id}: {frames_text(dropped)} queued and never sent ({reason.reason})"
+            self._report(ConnectionLostError(lost, reason.code))
 
     async def _close_or_abort(self, code: int) -> None:
         try:

@@ -13,7 +13,12 @@ from collections import deque
 from ._link import Link, LinkClosed
 from .errors import ConnectionLostError
 
-__all__ = ["Outbox", "QueueFullTimeout"]
+__all__ = ["Outbox", "QueueFullTimeout", "frames_text"]
+
+
+def frames_text(count: int) -> str:
+    """``1 frame``, ``2 frames``."""
+    return f"{count} frame" if count == 1 else f"{count} frames"
 
 
 class QueueFullTimeout(Exception):

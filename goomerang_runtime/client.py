@@ -29,7 +29,7 @@ from ._connection import ERROR_REPLY_KIND, as_message
 from ._dispatch import Dispatcher
 from ._heartbeat import keep_alive
 from ._link import CLOSE_NORMAL, Link, LinkClosed, WebSocketLink
-from ._outbox import Outbox
+from ._outbox import Outbox, frames_text
 from ._peer import PeerBase
 from .config import ClientConfig, ClientOptions
 from .errors import (
@@ -359,7 +359,9 @@ class Client(PeerBase[ClientConfig]):
         assert self._outbox is not None
         dropped = self._outbox.close(reason)
         if dropped:
-            self._report(ConnectionLostError(f"{dropped} queued frames were not sent ({reason.reason})", reason.code))
+            self._report(
+                ConnectionLostError(f"{frames_text(dropped)} queued and never sent ({reason.reason})", reason.code)
+            )
         pending, self._pending = self._pending, {}
         for call in pending.values():
             if not call.future.done():
