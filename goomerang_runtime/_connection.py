@@ -10,8 +10,7 @@ from collections.abc import Callable
 
 from ._codec import encode_frame, encode_message
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
-from ._outbox import Outbox, QueueFullTimeout
-from ._outbox import frames_text as _frames
+from ._outbox import Outbox, QueueFullTimeout, frames_text
 from .errors import ConnectionLostError, GoomerangError, HandlerError, SlowConsumerError
 from .handler import PeerInfo
 from .message import Message, ProtoMessage, kind_of
