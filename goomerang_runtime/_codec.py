@@ -7,6 +7,7 @@ tests aim at them.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = [
     "encode_subscribe",
     "encode_unsubscribe",
     "is_command",
+    "new_request_id",
     "prefix_headers",
     "topic_headers",
     "unprefix_headers",
@@ -58,6 +60,21 @@ UNSUBSCRIBE_KIND = kind_of(UnsubscribeCmd)
 COMMAND_KINDS = frozenset({BROADCAST_KIND, SUBSCRIBE_KIND, PUBLISH_KIND, UNSUBSCRIBE_KIND})
 
 _NS = 1_000_000_000
+
+
+def new_request_id() -> str:
+    """A random version-4 UUID in canonical text form, the id of a sync request.
+
+    It only correlates a reply with its request, so `random` serves (uuid4()
+    reads the OS entropy pool on every call, several times slower).
+    """
+    bits = (random.getrandbits(128) & _UUID_CLEAR) | _UUID_SET
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_UUID_CLEAR = ~((0xF << 76) | (0xC << 60)) & ((1 << 128) - 1)
+_UUID_SET = (0x4 << 76) | (0x8 << 60)
 
 
 def encode_frame(
@@ -107,15 +124,20 @@ def _creation_ns(frame: Frame) -> int:
 
 def decode_message(frame: Frame, registry: MessageRegistry) -> Message[ProtoMessage]:
     """Turn a decoded frame into a message, parsing its payload by kind."""
-    return decode_message_as(frame, registry.decode(frame.kind, frame.payload))
+    data = frame.payload
+    return decode_message_as(frame, registry.decode(frame.kind, data), len(data))
 
 
-def decode_message_as(frame: Frame, payload: ProtoMessage) -> Message[ProtoMessage]:
-    """Wrap an already parsed payload with the frame's headers and metadata."""
-    headers = dict(frame.headers)
-    topic = headers.pop(TOPIC_HEADER, "") if headers else ""
-    metadata = Metadata(frame.kind, frame.uuid, frame.is_sync, len(frame.payload), _creation_ns(frame), topic)
-    return Message(payload, headers, metadata=metadata)
+def decode_message_as(frame: Frame, payload: ProtoMessage, size: int) -> Message[ProtoMessage]:
+    """Wrap an already parsed payload (of `size` bytes) with the frame's headers and metadata."""
+    if frame.headers:  # a map's dict() is costly even when empty
+        headers = dict(frame.headers)
+        topic = headers.pop(TOPIC_HEADER, "")
+    else:
+        headers = {}
+        topic = ""
+    metadata = Metadata(frame.kind, frame.uuid, frame.is_sync, size, _creation_ns(frame), topic)
+    return Message._received(payload, headers, metadata)
 
 
 # Header prefixing for commands (PROTOCOL.md: Broadcast and Publish).

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 
 from ._codec import encode_frame, encode_message
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
-from ._outbox import Outbox, QueueFullTimeout
-from .errors import ConnectionLostError, HandlerError, SlowConsumerError
+from ._outbox import Outbox, QueueFullTimeout, frames_text
+from .errors import ConnectionLostError, GoomerangError, HandlerError, SlowConsumerError
 from .handler import PeerInfo
 from .message import Message, ProtoMessage, kind_of
 from .reply_pb2 import ErrorReply
@@ -25,18 +26,41 @@ def as_message(msg: Message[ProtoMessage] | ProtoMessage) -> Message[ProtoMessag
     return msg if isinstance(msg, Message) else Message(msg)
 
 
+class _Waiting:
+    """A frame in a connection's backlog, and who waits for it to be queued, if anyone."""
+
+    __slots__ = ("data", "queued")
+
+    def __init__(self, data: bytes, queued: asyncio.Future[None] | None) -> None:
+        self.data = data
+        self.queued = queued
+
+
 class ServerConnection:
-    """A client connected to the server: its link, outbox and subscriptions."""
+    """A client connected to the server: its link, outbox and subscriptions.
+
+    Frames go to the outbox at once while it has room. When it is full they
+    wait, in order, in a backlog of up to `queue_size` more frames, fed to the
+    outbox by one task; everything sent later queues behind them, so a slow
+    client still gets every frame in order. The client is disconnected as a
+    slow consumer (close code 1013, :class:`SlowConsumerError` reported) when
+    the outbox stays full for `queue_timeout` or the backlog overflows.
+    """
 
     __slots__ = (
+        "_backlog",
         "_close_wait",
+        "_drainer",
+        "_queue_size",
         "_queue_timeout",
+        "_report",
         "closing",
         "error_details",
         "link",
         "on_send",
         "outbox",
         "peer",
+        "pending_sync",
         "sender",
         "task",
         "topics",
@@ -51,6 +75,7 @@ class ServerConnection:
         queue_timeout: float,
         close_wait: float,
         error_details: bool,
+        report: Callable[[BaseException], None],
         on_send: Callable[[str, int, float], None] | None = None,
     ) -> None:
         self.link = link
@@ -59,34 +84,114 @@ class ServerConnection:
         self.topics: set[str] = set()
         self.sender = ConnectionSender(self)
         self.task: asyncio.Task[None] | None = None
+        self._queue_size = queue_size
         self._queue_timeout = queue_timeout
         self._close_wait = close_wait
+        self._report = report
+        self._backlog: deque[_Waiting] = deque()
+        self._drainer: asyncio.Task[None] | None = None
         self.error_details = error_details
         self.closing = False
+        self.pending_sync = 0
         self.on_send = on_send
         """Told ``(kind, size, seconds)`` after each message a sender of this connection queued."""
 
     def offer(self, data: bytes) -> bool:
-        """Queue a frame if there is room now, without waiting."""
-        return self.outbox.offer(data)
+        """Queue a frame if it can go now (room in the outbox, empty backlog)."""
+        return not self._backlog and self.outbox.offer(data)
+
+    def deliver(self, data: bytes) -> None:
+        """Queue a frame without waiting, behind everything queued before it.
+
+        Fan-out uses this: a slow client never holds up the caller. A closed
+        connection drops the frame; an overflowing backlog disconnects the
+        client as a slow consumer.
+        """
+        if not self.offer(data):
+            self._enqueue(_Waiting(data, None))
 
     async def send_frame(self, data: bytes) -> None:
         """Queue one encoded frame, waiting for room up to the slow-consumer limit.
 
         A client whose queue stays full that long is disconnected (close code
-        1013) and :class:`SlowConsumerError` is raised.
+        1013) and :class:`SlowConsumerError` is raised; after the connection
+        closed, :class:`ConnectionLostError`. If the caller is cancelled while
+        waiting, the frame is not sent.
         """
+        if self.offer(data):
+            return
+        waiting = _Waiting(data, asyncio.get_running_loop().create_future())
+        self._enqueue(waiting)
+        assert waiting.queued is not None
         try:
-            await self.outbox.put(data, self._queue_timeout)
-        except QueueFullTimeout as exc:
-            err = SlowConsumerError(f"{self.peer.id} ({self.peer.remote_address})", exc.queued, exc.waited)
-            self.kick(CLOSE_TRY_AGAIN_LATER, err)
-            raise err from None
+            await waiting.queued
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):  # not queued yet: never will be
+                self._backlog.remove(waiting)
+            raise
 
-    def kick(self, code: int, reason: BaseException) -> None:
+    def _enqueue(self, waiting: _Waiting) -> None:
+        error: GoomerangError | None = self.outbox.error
+        if error is None and len(self._backlog) >= self._queue_size:
+            error = self._slow(len(self.outbox) + len(self._backlog), 0.0)
+        if error is not None:
+            if waiting.queued is not None:
+                waiting.queued.set_exception(error)
+            return
+        self._backlog.append(waiting)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        backlog = self._backlog
+        try:
+            while backlog:
+                try:
+                    await self.outbox.wait_room(self._queue_timeout)
+                except QueueFullTimeout as exc:
+                    self._slow(exc.queued + len(backlog), exc.waited)
+                    return
+                except ConnectionLostError as exc:
+                    self._fail_backlog(exc)
+                    return
+                # No await from here to the offer: the room found is still there.
+                waiting = backlog.popleft()
+                self.outbox.offer(waiting.data)
+                if waiting.queued is not None and not waiting.queued.done():
+                    waiting.queued.set_result(None)
+        finally:
+            self._drainer = None
+
+    def _slow(self, queued: int, waited: float) -> SlowConsumerError:
+        err = SlowConsumerError(f"{self.peer.id} ({self.peer.remote_address})", queued, waited)
+        self.kick(CLOSE_TRY_AGAIN_LATER, err)
+        self._report(err)
+        return err
+
+    def _fail_backlog(self, error: GoomerangError) -> None:
+        backlog, self._backlog = self._backlog, deque()
+        for waiting in backlog:
+            if waiting.queued is not None and not waiting.queued.done():
+                waiting.queued.set_exception(error)
+                # Nobody may be left to retrieve it (the caller was cancelled).
+                waiting.queued.exception()
+
+    def kick(self, code: int, reason: GoomerangError) -> None:
         """Disconnect now: drop queued frames, try a close frame, then drop TCP."""
-        self.outbox.close(ConnectionLostError(str(reason), code))
+        self.discard(ConnectionLostError(str(reason), code), reason)
         asyncio.get_running_loop().create_task(self._close_or_abort(code))
+
+    def discard(self, reason: ConnectionLostError, backlog_error: GoomerangError | None = None) -> None:
+        """Stop sending: close the outbox and fail every frame still waiting.
+
+        Frames that never left and whose senders are not told otherwise are
+        reported (unless `backlog_error`, a kick, already was).
+        """
+        dropped = self.outbox.close(reason) + sum(1 for waiting in self._backlog if waiting.queued is None)
+        self._fail_backlog(backlog_error or reason)
+        if dropped and backlog_error is None:
+            lost = f"{self.peer.id}: {frames_text(dropped)} queued and never sent ({reason.reason})"
+            self._report(ConnectionLostError(lost, reason.code))
 
     async def _close_or_abort(self, code: int) -> None:
         try:
@@ -99,8 +204,15 @@ class ServerConnection:
     async def close(self) -> None:
         """Flush what was accepted, then the close handshake with code 1000."""
         self.closing = True
-        await self.outbox.flush(self._close_wait)
-        self.outbox.close(ConnectionLostError("server closed the connection", CLOSE_NORMAL))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._close_wait
+        drainer = self._drainer
+        if drainer is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await asyncio.shield(drainer)
+        await self.outbox.flush(max(0.0, deadline - loop.time()))
+        self.discard(ConnectionLostError("server closed the connection", CLOSE_NORMAL))
         try:
             async with asyncio.timeout(self._close_wait * 2):
                 await self.link.close(CLOSE_NORMAL)
@@ -135,12 +247,24 @@ class ConnectionSender:
 class ReplySender:
     """The sender of a sync request: its first send is the reply."""
 
-    __slots__ = ("_conn", "_uuid", "replied")
+    __slots__ = ("_conn", "_held", "_uuid", "replied")
 
     def __init__(self, conn: ServerConnection, uuid: str) -> None:
         self._conn = conn
         self._uuid = uuid
+        self._held = False
         self.replied = False
+
+    def hold(self) -> None:
+        """Count this request among its connection's pending sync requests."""
+        self._held = True
+        self._conn.pending_sync += 1
+
+    def release(self) -> None:
+        """The request's handler finished: it is pending no more."""
+        if self._held:
+            self._held = False
+            self._conn.pending_sync -= 1
 
     @property
     def peer(self) -> PeerInfo:

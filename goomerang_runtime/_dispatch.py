@@ -16,11 +16,22 @@ __all__ = ["Dispatcher", "Replier"]
 
 
 class Replier(Protocol):
-    """A sender that can still answer a sync request with an error reply."""
+    """The sender of a sync request: it can still answer with an error reply."""
 
     async def fail(self, request_kind: str, error: BaseException) -> None:
         """Send an error reply if no reply was sent yet."""
         ...
+
+    def release(self) -> None:
+        """The request's handler finished."""
+        ...
+
+
+def _release(sender: Sender, msg: Message[ProtoMessage]) -> None:
+    if msg.metadata.is_sync:
+        release = getattr(sender, "release", None)
+        if release is not None:
+            release()
 
 
 class Dispatcher:
@@ -64,6 +75,7 @@ class Dispatcher:
         chain = self._chains.get(msg.kind)
         if chain is None:
             await self._fail(sender, msg, NoHandlerError(msg.kind))
+            _release(sender, msg)
             return
         await self.run(chain, sender, msg)
 
@@ -96,6 +108,7 @@ class Dispatcher:
             err.__cause__ = exc
             await self._fail(sender, msg, err)
         finally:
+            _release(sender, msg)
             if self._on_end:
                 self._on_end()
 

@@ -13,7 +13,12 @@ from collections import deque
 from ._link import Link, LinkClosed
 from .errors import ConnectionLostError
 
-__all__ = ["Outbox", "QueueFullTimeout"]
+__all__ = ["Outbox", "QueueFullTimeout", "frames_text"]
+
+
+def frames_text(count: int) -> str:
+    """``1 frame``, ``2 frames``."""
+    return f"{count} frame" if count == 1 else f"{count} frames"
 
 
 class QueueFullTimeout(Exception):
@@ -63,6 +68,18 @@ class Outbox:
             if not wakeup.done():
                 wakeup.set_result(None)
 
+    @property
+    def error(self) -> ConnectionLostError | None:
+        """Why the outbox was closed, or None while it is open."""
+        return self._closed
+
+    async def wait_room(self, timeout: float | None = None) -> None:
+        """Return once a frame fits; raises like :meth:`put` without queueing anything."""
+        if self._closed is not None:
+            raise self._closed
+        if len(self._items) >= self._limit:
+            await self._wait_for_room(timeout)
+
     async def put(self, data: bytes, timeout: float | None = None) -> None:
         """Queue one frame, waiting up to `timeout` seconds for room.
 
@@ -102,16 +119,18 @@ class Outbox:
             return False
         return not self._items
 
-    def close(self, reason: ConnectionLostError) -> None:
-        """Stop accepting frames; queued ones are dropped and waiters fail."""
+    def close(self, reason: ConnectionLostError) -> int:
+        """Stop accepting frames; queued ones are dropped (their count is returned) and waiters fail."""
         if self._closed is None:
             self._closed = reason
+        dropped = len(self._items)
         self._items.clear()
         for fut in (self._space, self._empty, self._wakeup):
             if fut is not None and not fut.done():
                 fut.set_result(None)
         if asyncio.current_task() is not self._task:
             self._task.cancel()
+        return dropped
 
     async def _run(self) -> None:
         items = self._items

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
-import uuid as _uuid
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack, overload
 
 from google.protobuf.message import DecodeError
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from ._codec import (
     decode_frame,
@@ -22,11 +23,13 @@ from ._codec import (
     encode_publish,
     encode_subscribe,
     encode_unsubscribe,
+    new_request_id,
 )
 from ._connection import ERROR_REPLY_KIND, as_message
 from ._dispatch import Dispatcher
+from ._heartbeat import keep_alive
 from ._link import CLOSE_NORMAL, Link, LinkClosed, WebSocketLink
-from ._outbox import Outbox
+from ._outbox import Outbox, frames_text
 from ._peer import PeerBase
 from .config import ClientConfig, ClientOptions
 from .errors import (
@@ -35,10 +38,11 @@ from .errors import (
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
-    HeartbeatTimeoutError,
+    LimitError,
     MessageTooBigError,
     NotRunningError,
     PayloadDecodeError,
+    ReconnectFailedError,
     RemoteHandlerError,
     SyncTimeoutError,
     TextFrameError,
@@ -57,6 +61,7 @@ from .topics import pattern_matches, validate_pattern, validate_topic
 __all__ = ["Client"]
 
 R = TypeVar("R", bound=ProtoMessage)
+ReconnectFn = TypeVar("ReconnectFn", bound=Callable[[int, float, BaseException | None], object])
 P = TypeVar("P", bound=ProtoMessage)
 SyncFn = TypeVar("SyncFn", bound=Callable[[str, float, GoomerangError | None], object])
 KindFn = TypeVar("KindFn", bound=Callable[[str], object])
@@ -118,6 +123,8 @@ class Client(PeerBase[ClientConfig]):
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
         self._topics: set[str] = set()
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._reconnect_hook: Hook[[int, float, BaseException | None]] = Hook("on_reconnect", self._report)
         self._sync_hook: Hook[[str, float, GoomerangError | None]] = Hook("on_send_sync", self._report)
         self._broadcast_hook: Hook[[str]] = Hook("on_broadcast", self._report)
         self._publish_hook: Hook[[str, str]] = Hook("on_publish", self._report)
@@ -200,6 +207,9 @@ class Client(PeerBase[ClientConfig]):
                 )
         except TimeoutError:
             raise ConnectError(self.url, f"timed out after {timeout}s") from None
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise ConnectError(self.url, f"the server answered HTTP {status}", status) from exc
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             raise ConnectError(self.url, str(exc) or type(exc).__name__) from exc
         await self.attach(WebSocketLink(ws))
@@ -228,7 +238,7 @@ class Client(PeerBase[ClientConfig]):
         self._reader = loop.create_task(self._read_loop(link, sender))
         if config.heartbeat_interval is not None:
             timeout = config.heartbeat_timeout or config.heartbeat_interval
-            self._heartbeat = loop.create_task(self._beat(link, config.heartbeat_interval, timeout))
+            self._heartbeat = loop.create_task(keep_alive(link, config.heartbeat_interval, timeout, self._report))
 
     async def close(self, timeout: float | None = None) -> None:
         """Close handshake (code 1000), then wait for in-flight handlers.
@@ -236,6 +246,9 @@ class Client(PeerBase[ClientConfig]):
         What was already sent is flushed first. Returns once CLOSED; handlers
         still running after `timeout` seconds are cancelled and reported.
         """
+        if self._reconnecting is not None and not self._reconnecting.done() and self._status is not Status.RUNNING:
+            await self._stop_reconnecting()
+            return
         if self._status is not Status.RUNNING:
             raise NotRunningError("close", self._status.name)
         assert self._link is not None
@@ -251,6 +264,14 @@ class Client(PeerBase[ClientConfig]):
             self._link.abort()
         await asyncio.shield(self._reader)
         await self._finish(timeout)
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every frame sent so far was written to the connection.
+
+        Returns False if that did not happen within `timeout` seconds or the
+        connection closed first (the error hooks then say how many were lost).
+        """
+        return await self._running_outbox("flush").flush(timeout)
 
     async def wait_closed(self) -> None:
         """Wait until the client reached CLOSED (e.g. after the server closed it)."""
@@ -277,17 +298,70 @@ class Client(PeerBase[ClientConfig]):
             self._heartbeat.cancel()
             self._heartbeat = None
         await self._dispatcher.drain(timeout, "close")
-        self._topics.clear()
-        self._topic_routes.clear()
+        reconnect = self._config.reconnect is not None and not self._closing_by_us
+        if not reconnect:
+            # Subscriptions survive a lost connection when the client reconnects.
+            self._topics.clear()
+            self._topic_routes.clear()
         self._set_status(Status.CLOSED)
         self._close_hook()
         self._finished.set()
+        if reconnect:
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    # Reconnection.
+
+    def on_reconnect(self, fn: ReconnectFn) -> ReconnectFn:
+        """Call ``fn(attempt, delay, last_error)`` before each reconnection attempt."""
+        self._reconnect_hook.add(fn)
+        return fn
+
+    async def _reconnect(self) -> None:
+        policy = self._config.reconnect
+        assert policy is not None
+        delay = policy.initial_delay
+        last_error: BaseException | None = None
+        attempt = 0
+        while policy.max_attempts is None or attempt < policy.max_attempts:
+            attempt += 1
+            wait = delay * (1.0 + random.uniform(-policy.jitter, policy.jitter))
+            self._reconnect_hook(attempt, wait, last_error)
+            await asyncio.sleep(wait)
+            delay = min(policy.max_delay, delay * policy.multiplier)
+            try:
+                await self.connect(timeout=self._config.handshake_timeout)
+            except ConnectError as exc:
+                last_error = exc
+                continue
+            outbox = self._outbox
+            assert outbox is not None
+            for topic in sorted(self._topics):
+                await outbox.put(encode_subscribe(topic))
+            return
+        self._topics.clear()
+        self._topic_routes.clear()
+        self._report(ReconnectFailedError(attempt, last_error))
+
+    async def _stop_reconnecting(self) -> None:
+        task, self._reconnecting = self._reconnecting, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._topics.clear()
+        self._topic_routes.clear()
+        if self._status is Status.RUNNING:
+            await self.close()
 
     def _connection_ended(self, reason: ConnectionLostError) -> None:
         if self._status is Status.RUNNING:
             self._set_status(Status.CLOSING)
         assert self._outbox is not None
-        self._outbox.close(reason)
+        dropped = self._outbox.close(reason)
+        if dropped:
+            self._report(
+                ConnectionLostError(f"{frames_text(dropped)} queued and never sent ({reason.reason})", reason.code)
+            )
         pending, self._pending = self._pending, {}
         for call in pending.values():
             if not call.future.done():
@@ -359,27 +433,14 @@ class Client(PeerBase[ClientConfig]):
             cls = call.expect.get(kind)
             if cls is None:
                 raise UnexpectedReplyError(kind, tuple(call.expect))
+            data = frame.payload
             try:
-                payload = cls.FromString(frame.payload)
+                payload = cls.FromString(data)
             except (DecodeError, RuntimeError, ValueError) as exc:
                 raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
-            fut.set_result(decode_message_as(frame, payload))
+            fut.set_result(decode_message_as(frame, payload, len(data)))
         except (UnknownKindError, PayloadDecodeError, UnexpectedReplyError) as exc:
             fut.set_exception(exc)
-
-    async def _beat(self, link: Link, interval: float, timeout: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                pong = await link.ping()
-                async with asyncio.timeout(timeout):
-                    await pong
-            except TimeoutError:
-                self._report(HeartbeatTimeoutError(timeout))
-                link.abort()
-                return
-            except Exception:  # the connection closed; the read loop reports it
-                return
 
     # Sending.
 
@@ -435,9 +496,12 @@ class Client(PeerBase[ClientConfig]):
         :class:`UnexpectedReplyError` for a reply kind outside `expect`.
         """
         outbox = self._running_outbox("send_sync")
+        limit = self._config.max_pending_sync
+        if limit is not None and len(self._pending) >= limit:
+            raise LimitError("client", "max_pending_sync", limit, "too many send_sync calls waiting")
         started = time.perf_counter()
         m = as_message(msg)
-        request_id = str(_uuid.uuid4())
+        request_id = new_request_id()
         data, size = encode_message(m, uuid=request_id, is_sync=True)
         fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
         if expect is None:

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Self, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .auth import Authenticator, Authorizer
+from .brokers.base import Broker
 from .errors import ConfigError
 
 __all__ = [
@@ -21,11 +23,15 @@ __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_LISTEN",
     "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_PENDING_SYNC",
+    "DEFAULT_MAX_SUBSCRIPTIONS",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_SEND_QUEUE_SIZE",
     "DEFAULT_SLOW_CONSUMER_TIMEOUT",
     "ClientConfig",
     "ClientOptions",
+    "ReconnectPolicy",
     "ServerConfig",
     "ServerOptions",
     "parse_address",
@@ -39,6 +45,9 @@ DEFAULT_CLOSE_WAIT = 5.0
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 DEFAULT_SEND_QUEUE_SIZE = 1024
 DEFAULT_SLOW_CONSUMER_TIMEOUT = 5.0
+DEFAULT_MAX_CONNECTIONS = 10_000
+DEFAULT_MAX_PENDING_SYNC = 1_000
+DEFAULT_MAX_SUBSCRIPTIONS = 1_000
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -97,12 +106,47 @@ class ServerConfig(_Common):
     """Seconds a client's outgoing queue may stay full before it is disconnected."""
     error_details: bool = True
     """Send the exception message of a failed sync handler to the caller."""
+    authenticate: Authenticator | None = None
+    """Called on each handshake; returns the connection's principal or raises AuthenticationError."""
+    authorize: Authorizer | None = None
+    """Called before a client's subscribe, publish or broadcast; False drops the command."""
+    max_connections: PositiveInt = DEFAULT_MAX_CONNECTIONS
+    """Clients connected at once; more are refused with HTTP 503."""
+    max_pending_sync: PositiveInt = DEFAULT_MAX_PENDING_SYNC
+    """Sync requests of one client being handled at once; more get an immediate error reply."""
+    max_subscriptions: PositiveInt = DEFAULT_MAX_SUBSCRIPTIONS
+    """Topics one client may subscribe to; more are refused and reported."""
+    rate_limit: PositiveFloat | None = None
+    """Frames per second one client may send (a token bucket); faster clients are slowed down."""
+    rate_burst: PositiveInt = 100
+    """Frames a client may send at once above `rate_limit`."""
+    heartbeat_interval: PositiveFloat | None = None
+    """Seconds between server pings to each client; None (the Go behaviour) sends none."""
+    heartbeat_timeout: PositiveFloat | None = None
+    """Seconds to wait for a client's pong before dropping it; default: the interval."""
+    broker: Broker | None = None
+    """Shares broadcasts and pub/sub with other replicas (NATS, Redis); None: this server only."""
 
     @field_validator("listen")
     @classmethod
     def _check_listen(cls, value: str) -> str:
         parse_address(value)
         return value
+
+
+class ReconnectPolicy(_Config):
+    """How a client reconnects after losing its connection: exponential backoff with jitter."""
+
+    initial_delay: PositiveFloat = 0.1
+    """Seconds before the first attempt."""
+    max_delay: PositiveFloat = 10.0
+    """Longest wait between attempts."""
+    multiplier: Annotated[float, Field(ge=1.0)] = 2.0
+    """Each wait is this much longer than the previous one (up to max_delay)."""
+    jitter: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    """Each wait varies randomly by up to this fraction, so clients do not come back all at once."""
+    max_attempts: PositiveInt | None = None
+    """Give up after this many failed attempts; None tries forever."""
 
 
 class ClientConfig(_Common):
@@ -116,6 +160,10 @@ class ClientConfig(_Common):
     """Seconds to wait for a pong before the server is deemed gone; default: the interval."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra headers of the WebSocket handshake request (e.g. Authorization)."""
+    reconnect: ReconnectPolicy | None = None
+    """Reconnect after an unexpected disconnection (re-subscribing topics); None never does."""
+    max_pending_sync: PositiveInt | None = None
+    """send_sync calls waiting at once; one more raises LimitError. None: no limit."""
 
     @field_validator("server")
     @classmethod
@@ -142,6 +190,16 @@ class ServerOptions(_CommonOptions, total=False):
     listen: str
     slow_consumer_timeout: float
     error_details: bool
+    authenticate: Authenticator | None
+    authorize: Authorizer | None
+    max_connections: int
+    max_pending_sync: int
+    max_subscriptions: int
+    rate_limit: float | None
+    rate_burst: int
+    heartbeat_interval: float | None
+    heartbeat_timeout: float | None
+    broker: Broker | None
 
 
 class ClientOptions(_CommonOptions, total=False):
@@ -151,3 +209,5 @@ class ClientOptions(_CommonOptions, total=False):
     heartbeat_interval: float | None
     heartbeat_timeout: float | None
     headers: dict[str, str]
+    reconnect: ReconnectPolicy | None
+    max_pending_sync: int | None

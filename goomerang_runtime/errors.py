@@ -20,13 +20,20 @@ be built on the second branch only::
     │   ├── NoHandlerError          a known kind that has no handler here
     │   ├── PayloadDecodeError      a payload that does not parse as its kind
     │   ├── UnknownReplyError       a sync reply nobody waits for (late)
-    │   └── UnexpectedReplyError    a sync reply of a kind the caller did not expect
+    │   ├── UnexpectedReplyError    a sync reply of a kind the caller did not expect
+    │   └── EnvelopeDecodeError     broker data that is not a goomerang envelope
+    ├── AccessError                 who gets in, and what they may do
+    │   ├── AuthenticationError     the handshake was refused (401/403)
+    │   └── AuthorizationError      a client command was denied
+    ├── LimitError                  a client went past a server limit
     ├── TransportError              the connection failed
     │   ├── ConnectError            could not open the WebSocket
+    │   ├── ReconnectFailedError    a client gave up reconnecting
     │   ├── ConnectionLostError     the connection ended under a pending call
-    │   ├── HeartbeatTimeoutError   the server stopped answering pings
+    │   ├── HeartbeatTimeoutError   the peer stopped answering pings
     │   ├── MessageTooBigError      the peer closed with 1009 (message too big)
-    │   └── SlowConsumerError       a peer's outgoing queue stayed full
+    │   ├── SlowConsumerError       a peer's outgoing queue stayed full
+    │   └── BrokerError             the pub/sub broker (NATS, Redis) failed or is unreachable
     ├── SyncTimeoutError            send_sync deadline passed (also a TimeoutError)
     ├── HandlerError                a local handler raised (reported to on_error)
     ├── HookError                   a hook raised (reported to on_error)
@@ -37,22 +44,29 @@ be built on the second branch only::
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "AlreadyRunningError",
+    "AuthenticationError",
+    "AuthorizationError",
+    "BrokerError",
     "ConfigError",
     "ConnectError",
     "ConnectionLostError",
     "DuplicateHandlerError",
     "DuplicateKindError",
+    "EnvelopeDecodeError",
     "FrameDecodeError",
     "GoomerangError",
     "HandlerError",
     "HeartbeatTimeoutError",
     "HookError",
+    "LimitError",
     "MessageTooBigError",
     "NoHandlerError",
     "NotRunningError",
     "PayloadDecodeError",
     "ProtocolError",
+    "ReconnectFailedError",
     "RegistrationClosedError",
     "RemoteHandlerError",
     "RouteError",
@@ -248,6 +262,71 @@ class UnexpectedReplyError(ProtocolError):
         return f"sync reply of kind {self.got!r}, expected one of {list(self.expected)}"
 
 
+class EnvelopeDecodeError(ProtocolError):
+    """Bytes received from the broker that are not a goomerang envelope (another writer on our subjects?)."""
+
+    def __init__(self, broker: str, size: int, reason: str) -> None:
+        self.broker = broker
+        self.size = size
+        self.reason = reason
+        super().__init__(broker, size, reason)
+
+    def __str__(self) -> str:
+        return f"malformed envelope of {self.size} bytes from {self.broker}: {self.reason}"
+
+
+# Access.
+
+
+class AccessError(GoomerangError):
+    """Authentication or authorisation said no."""
+
+
+class AuthenticationError(AccessError):
+    """Raised by an authentication hook to refuse a handshake with `status` (401 or 403)."""
+
+    def __init__(self, status: int = 401, reason: str = "") -> None:
+        if status not in (401, 403):
+            raise ValueError(f"status must be 401 or 403, not {status}")
+        self.status = status
+        self.reason = reason
+        super().__init__(status, reason)
+
+    def __str__(self) -> str:
+        what = "unauthorized" if self.status == 401 else "forbidden"
+        return f"{self.status} {what}" + (f": {self.reason}" if self.reason else "")
+
+
+class AuthorizationError(AccessError):
+    """A client's subscribe, publish or broadcast command was denied and dropped."""
+
+    def __init__(self, peer: str, action: str, topic: str, kind: str) -> None:
+        self.peer = peer
+        self.action = action
+        self.topic = topic
+        self.kind = kind
+        super().__init__(peer, action, topic, kind)
+
+    def __str__(self) -> str:
+        target = f" on {self.topic!r}" if self.topic else ""
+        kind = f" of {self.kind!r}" if self.kind else ""
+        return f"{self.peer} may not {self.action}{kind}{target}: dropped"
+
+
+class LimitError(GoomerangError):
+    """A client went past one of the server's limits; only that client is affected."""
+
+    def __init__(self, peer: str, limit: str, value: float, detail: str) -> None:
+        self.peer = peer
+        self.limit = limit
+        self.value = value
+        self.detail = detail
+        super().__init__(peer, limit, value, detail)
+
+    def __str__(self) -> str:
+        return f"{self.peer}: {self.limit} ({self.value:g}) exceeded: {self.detail}"
+
+
 # The connection failed.
 
 
@@ -256,15 +335,28 @@ class TransportError(GoomerangError):
 
 
 class ConnectError(TransportError):
-    """The WebSocket connection could not be opened."""
+    """The WebSocket connection could not be opened; `status` is the HTTP answer, if any."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
         self.url = url
         self.reason = reason
-        super().__init__(url, reason)
+        self.status = status
+        super().__init__(url, reason, status)
 
     def __str__(self) -> str:
         return f"cannot connect to {self.url}: {self.reason}"
+
+
+class ReconnectFailedError(TransportError):
+    """A client's reconnection policy ran out of attempts."""
+
+    def __init__(self, attempts: int, last_error: BaseException | None) -> None:
+        self.attempts = attempts
+        self.last_error = last_error
+        super().__init__(attempts, last_error)
+
+    def __str__(self) -> str:
+        return f"gave up reconnecting after {self.attempts} attempts: {self.last_error}"
 
 
 class ConnectionLostError(TransportError):
@@ -283,12 +375,14 @@ class ConnectionLostError(TransportError):
 class HeartbeatTimeoutError(TransportError):
     """No pong came back within the heartbeat timeout; the peer is gone."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, peer: str = "") -> None:
         self.timeout = timeout
-        super().__init__(timeout)
+        self.peer = peer
+        super().__init__(timeout, peer)
 
     def __str__(self) -> str:
-        return f"no pong within {self.timeout:g}s: closing the connection"
+        who = f" from {self.peer}" if self.peer else ""
+        return f"no pong{who} within {self.timeout:g}s: closing the connection"
 
 
 class MessageTooBigError(TransportError):
@@ -315,6 +409,24 @@ class SlowConsumerError(TransportError):
         return (
             f"slow consumer {self.peer}: outgoing queue full ({self.queued} frames) for {self.waited:g}s, disconnected"
         )
+
+
+class BrokerError(TransportError):
+    """The pub/sub broker failed: unreachable, connection lost, or a message it refused.
+
+    Local delivery never depends on the broker; only other replicas miss what
+    this error says. `dropped` counts publications that will never reach them.
+    """
+
+    def __init__(self, broker: str, reason: str, dropped: int = 0) -> None:
+        self.broker = broker
+        self.reason = reason
+        self.dropped = dropped
+        super().__init__(broker, reason, dropped)
+
+    def __str__(self) -> str:
+        suffix = f" ({self.dropped} publications not sent to other replicas)" if self.dropped else ""
+        return f"broker {self.broker}: {self.reason}{suffix}"
 
 
 # Everything else.

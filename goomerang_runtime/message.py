@@ -12,12 +12,20 @@ from google.protobuf.message import Message as ProtoMessage
 __all__ = ["Message", "Metadata", "ProtoMessage", "kind_of"]
 
 P_co = TypeVar("P_co", bound=ProtoMessage, covariant=True)
+P = TypeVar("P", bound=ProtoMessage)
 Headers: TypeAlias = dict[str, str]
+
+
+_KINDS: dict[type[ProtoMessage], str] = {}
 
 
 def kind_of(payload: ProtoMessage | type[ProtoMessage]) -> str:
     """The kind of a message (class or instance): its full protobuf name."""
-    return payload.DESCRIPTOR.full_name
+    cls = payload if isinstance(payload, type) else type(payload)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = _KINDS[cls] = cls.DESCRIPTOR.full_name
+    return kind
 
 
 @dataclass(slots=True)
@@ -68,6 +76,15 @@ class Message(Generic[P_co]):
         self._payload = payload
         self.headers: Headers = dict(headers) if headers else {}
         self.metadata = metadata if metadata is not None else Metadata(kind_of(payload))
+
+    @staticmethod
+    def _received(payload: P, headers: Headers, metadata: Metadata) -> Message[P]:
+        """A message from the wire: takes ownership of `headers` instead of copying it."""
+        msg: Message[P] = Message.__new__(Message)
+        msg._payload = payload
+        msg.headers = headers
+        msg.metadata = metadata
+        return msg
 
     @property
     def payload(self) -> P_co:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import http
+import inspect
 import itertools
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection as WsConnection
@@ -33,18 +35,27 @@ from ._codec import (
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
-from ._link import Link, LinkClosed, WebSocketLink
+from ._heartbeat import keep_alive
+from ._limits import TokenBucket
+from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
 from ._peer import PeerBase
+from ._pubsub import PubSub
+from .auth import Action, Authenticator, HandshakeRequest
 from .config import ServerConfig, ServerOptions, parse_address
 from .errors import (
     AlreadyRunningError,
+    AuthenticationError,
+    AuthorizationError,
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
+    HookError,
+    LimitError,
     MessageTooBigError,
     NotRunningError,
     PayloadDecodeError,
     ProtocolError,
+    SlowConsumerError,
     TextFrameError,
     TopicError,
     UnknownKindError,
@@ -54,7 +65,7 @@ from .hooks import Hook
 from .message import Message, ProtoMessage
 from .routes import Route, answer_route
 from .status import Status
-from .topics import TopicIndex, validate_pattern, validate_topic
+from .topics import validate_pattern, validate_topic
 
 __all__ = ["BroadcastResult", "Server"]
 
@@ -98,12 +109,15 @@ class Server(PeerBase[ServerConfig]):
         self._ids = itertools.count(1)
         self._addr: str | None = None
         self._closed: asyncio.Event | None = None
-        self._topics: TopicIndex[ServerConnection] = TopicIndex()
+        self._principals: weakref.WeakKeyDictionary[WsConnection, object] = weakref.WeakKeyDictionary()
+        self._pubsub = PubSub(self._config.broker, self._connections.values, self._report)
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
         self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
         self._unsubscribe_hook: Hook[[str]] = Hook("on_unsubscribe", self._report)
         self._publish_hook: Hook[[str, str]] = Hook("on_publish", self._report)
+        self._connect_hook: Hook[[PeerInfo]] = Hook("on_connect", self._report)
+        self._disconnect_hook: Hook[[PeerInfo]] = Hook("on_disconnect", self._report)
         self._routes: dict[str, Route] = {}
 
     # Where it listens.
@@ -131,6 +145,11 @@ class Server(PeerBase[ServerConfig]):
         """The clients connected now."""
         return [conn.peer for conn in self._connections.values()]
 
+    @property
+    def replica_id(self) -> str:
+        """This server's id among the replicas sharing its broker (random per server)."""
+        return self._pubsub.replica
+
     # Pub/sub hooks.
 
     def on_broadcast(self, fn: Fn) -> Fn:
@@ -151,6 +170,16 @@ class Server(PeerBase[ServerConfig]):
     def on_unsubscribe(self, fn: Fn) -> Fn:
         """Call ``fn(topic)`` when a client unsubscribes."""
         self._unsubscribe_hook.add(fn)
+        return fn
+
+    def on_connect(self, fn: Fn) -> Fn:
+        """Call ``fn(peer)`` when a client is connected (after authentication)."""
+        self._connect_hook.add(fn)
+        return fn
+
+    def on_disconnect(self, fn: Fn) -> Fn:
+        """Call ``fn(peer)`` once a client's connection ended and its state is gone."""
+        self._disconnect_hook.add(fn)
         return fn
 
     def on_publish(self, fn: Fn) -> Fn:
@@ -218,6 +247,11 @@ class Server(PeerBase[ServerConfig]):
             max_size=config.max_message_size,
             server_header=None,
         )
+        try:
+            await self._pubsub.start()
+        except BaseException:
+            self._ws_server.close()
+            raise
         sockname = self._ws_server.sockets[0].getsockname()
         self._addr = f"[{sockname[0]}]:{sockname[1]}" if ":" in sockname[0] else f"{sockname[0]}:{sockname[1]}"
         self._configuration_hook(config)
@@ -277,6 +311,7 @@ class Server(PeerBase[ServerConfig]):
                     conn.task.cancel()
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
         await self._dispatcher.drain(remaining, "shutdown")
+        await self._pubsub.close()
         self._set_status(Status.CLOSED)
         self._close_hook()
         self._closed.set()
@@ -288,32 +323,75 @@ class Server(PeerBase[ServerConfig]):
 
     # Handshake.
 
-    def _process_request(self, ws: WsConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        route = self._routes.get(path)
+    async def _process_request(self, ws: WsConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        route = self._routes.get(url.path)
         if route is not None:
             return answer_route(route, request, self._report)
-        if path != self.endpoint:
+        if url.path != self.endpoint:
             return ws.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
         if self._status is not Status.RUNNING:
             return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
         origin = request.headers.get("Origin")
         if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower():
             return ws.respond(http.HTTPStatus.FORBIDDEN, "Forbidden: origin not allowed\n")
+        if len(self._connections) >= self._config.max_connections:
+            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable: too many connections\n")
+        authenticate = self._config.authenticate
+        if authenticate is not None:
+            return await self._authenticate(authenticate, ws, request, url.path, url.query)
+        return None
+
+    async def _authenticate(
+        self, authenticate: Authenticator, ws: WsConnection, request: Request, path: str, query: str
+    ) -> Response | None:
+        headers: dict[str, str] = {}
+        for name, value in request.headers.raw_items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        handshake = HandshakeRequest(
+            path=path,
+            query=parse_qs(query),
+            headers=headers,
+            remote_address=WebSocketLink(ws).remote_address,
+            peer_certificate=ws.transport.get_extra_info("peercert"),
+        )
+        try:
+            principal = authenticate(handshake)
+            if inspect.isawaitable(principal):
+                principal = await principal
+        except AuthenticationError as exc:
+            return ws.respond(exc.status, f"{exc}\n")
+        except Exception as exc:
+            err = HookError("authenticate", exc)
+            err.__cause__ = exc
+            self._report(err)
+            return ws.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error\n")
+        if principal is None:
+            return ws.respond(http.HTTPStatus.UNAUTHORIZED, "401 unauthorized\n")
+        self._principals[ws] = principal
         return None
 
     async def _serve_websocket(self, ws: WsConnection) -> None:
         assert ws.request is not None
-        await self.serve_link(WebSocketLink(ws), dict(ws.request.headers.raw_items()))
+        principal = self._principals.pop(ws, None)
+        await self.serve_link(WebSocketLink(ws), dict(ws.request.headers.raw_items()), principal)
 
-    async def serve_link(self, link: Link, headers: dict[str, str] | None = None) -> None:
+    async def serve_link(
+        self, link: Link, headers: dict[str, str] | None = None, principal: object | None = None
+    ) -> None:
         """Serve one connected client over `link` until it closes.
 
         The WebSocket listener calls this for each client; the in-memory test
         transport calls it directly.
         """
         config = self._config
-        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, headers=headers or {})
+        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, principal, headers or {})
+        if len(self._connections) >= config.max_connections:
+            # Handshakes that passed the check together: the late ones go away.
+            self._report(LimitError(peer.id, "max_connections", config.max_connections, "closed with 1013"))
+            await link.close(CLOSE_TRY_AGAIN_LATER)
+            return
         conn = ServerConnection(
             link,
             peer,
@@ -321,16 +399,27 @@ class Server(PeerBase[ServerConfig]):
             queue_timeout=config.slow_consumer_timeout,
             close_wait=config.close_wait,
             error_details=config.error_details,
+            report=self._report,
             on_send=self._send_hook,
         )
         conn.task = asyncio.current_task()
         self._connections[peer.id] = conn
+        beat = None
+        if config.heartbeat_interval is not None:
+            timeout = config.heartbeat_timeout or config.heartbeat_interval
+            beat = asyncio.get_running_loop().create_task(
+                keep_alive(link, config.heartbeat_interval, timeout, self._report)
+            )
+        self._connect_hook(peer)
         try:
             await self._read_loop(conn)
         finally:
+            if beat is not None:
+                beat.cancel()
             del self._connections[peer.id]
-            conn.outbox.close(ConnectionLostError("connection closed"))
-            self._leave_topics(conn)
+            conn.discard(ConnectionLostError("connection closed"))
+            self._pubsub.leave(conn)
+            self._disconnect_hook(peer)
 
     # Reading.
 
@@ -340,6 +429,9 @@ class Server(PeerBase[ServerConfig]):
         dispatcher = self._dispatcher
         assert dispatcher is not None
         report = self._report
+        config = self._config
+        bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit is not None else None
+        throttled = False
         while True:
             try:
                 data = await link.recv()
@@ -349,13 +441,20 @@ class Server(PeerBase[ServerConfig]):
                 elif not exc.clean:
                     report(ConnectionLostError(f"{conn.peer.id} ({conn.peer.remote_address}): {exc}", exc.code))
                 return
+            if bucket is not None:
+                wait = bucket.take()
+                if wait and not throttled:
+                    report(LimitError(conn.peer.id, "rate_limit", config.rate_limit or 0.0, "reading slowed down"))
+                throttled = bool(wait)
+                if wait:
+                    await asyncio.sleep(wait)
             if isinstance(data, str):
                 report(TextFrameError(len(data)))
                 continue
             try:
                 frame = decode_frame(data)
                 if is_command(frame.kind):
-                    self._run_command(conn, decode_command(frame))
+                    await self._run_command(conn, decode_command(frame))
                     continue
                 msg = decode_message(frame, registry)
             except FrameDecodeError as exc:
@@ -366,12 +465,21 @@ class Server(PeerBase[ServerConfig]):
                 if frame.is_sync:
                     await ReplySender(conn, frame.uuid).fail(frame.kind, exc)
                 continue
-            sender = ReplySender(conn, frame.uuid) if frame.is_sync else conn.sender
-            await dispatcher.dispatch(sender, msg)
+            if not frame.is_sync:
+                await dispatcher.dispatch(conn.sender, msg)
+                continue
+            replier = ReplySender(conn, frame.uuid)
+            if conn.pending_sync >= config.max_pending_sync:
+                err = LimitError(conn.peer.id, "max_pending_sync", config.max_pending_sync, "request refused")
+                report(err)
+                await replier.fail(frame.kind, err)
+                continue
+            replier.hold()
+            await dispatcher.dispatch(replier, msg)
 
     # Commands from clients (run in the read loop, so per-connection order holds).
 
-    def _run_command(self, conn: ServerConnection, cmd: Command) -> None:
+    async def _run_command(self, conn: ServerConnection, cmd: Command) -> None:
         if isinstance(cmd, PublishCommand):
             try:
                 validate_topic(cmd.topic)
@@ -379,74 +487,91 @@ class Server(PeerBase[ServerConfig]):
             except (TopicError, ProtocolError) as exc:
                 self._report(exc)
                 return
-            self._publish_local(
-                cmd.topic, cmd.kind, encode_frame(cmd.kind, cmd.payload, topic_headers(cmd.headers, cmd.topic))
-            )
+            if not await self._allowed(conn, "publish", cmd.topic, cmd.kind):
+                return
+            self._publish_hook(cmd.topic, cmd.kind)
+            data = encode_frame(cmd.kind, cmd.payload, topic_headers(cmd.headers, cmd.topic))
+            self._pubsub.publish(cmd.topic, data)
         elif isinstance(cmd, BroadcastCommand):
             try:
                 self._registry.decode(cmd.kind, cmd.payload)
             except ProtocolError as exc:
                 self._report(exc)
                 return
+            if not await self._allowed(conn, "broadcast", "", cmd.kind):
+                return
             self._client_broadcast_hook(cmd.kind)
-            self._fan_out(list(self._connections.values()), encode_frame(cmd.kind, cmd.payload, cmd.headers))
+            data = encode_frame(cmd.kind, cmd.payload, cmd.headers)
+            for other in list(self._connections.values()):
+                other.deliver(data)
+            self._pubsub.broadcast_to_replicas(data)
         elif isinstance(cmd, SubscribeCommand):
             try:
                 validate_pattern(cmd.topic)
             except TopicError as exc:
                 self._report(exc)
                 return
-            if cmd.topic not in conn.topics:
-                conn.topics.add(cmd.topic)
-                self._topics.add(cmd.topic, conn)
+            limit = self._config.max_subscriptions
+            if cmd.topic not in conn.topics and len(conn.topics) >= limit:
+                self._report(
+                    LimitError(conn.peer.id, "max_subscriptions", limit, f"subscription to {cmd.topic!r} refused")
+                )
+                return
+            if not await self._allowed(conn, "subscribe", cmd.topic, ""):
+                return
+            # Awaited: with a broker, the subscription is in effect across
+            # replicas before this connection's next frame is read.
+            await self._pubsub.subscribe(conn, cmd.topic)
             self._subscribe_hook(cmd.topic)
         elif isinstance(cmd, UnsubscribeCommand):
-            if cmd.topic in conn.topics:
-                conn.topics.discard(cmd.topic)
-                self._topics.remove(cmd.topic, conn)
+            self._pubsub.unsubscribe(conn, cmd.topic)
             self._unsubscribe_hook(cmd.topic)
 
-    def _leave_topics(self, conn: ServerConnection) -> None:
-        self._topics.remove_all(conn.topics, conn)
-        conn.topics.clear()
-
-    # Fan-out.
-
-    def _fan_out(self, conns: list[ServerConnection], data: bytes) -> None:
-        """Queue `data` for each connection; full queues get a bounded wait in the background."""
-        slow = [conn for conn in conns if not conn.offer(data)]
-        for conn in slow:
-            asyncio.get_running_loop().create_task(self._send_or_report(conn, data))
-
-    async def _send_or_report(self, conn: ServerConnection, data: bytes) -> None:
+    async def _allowed(self, conn: ServerConnection, action: Action, topic: str, kind: str) -> bool:
+        """Ask the authorisation hook; a denial (or a raising hook) drops the command and is reported."""
+        authorize = self._config.authorize
+        if authorize is None:
+            return True
         try:
-            await conn.send_frame(data)
-        except GoomerangError as exc:
-            self._report(exc)
+            verdict = authorize(conn.peer, action, topic, kind)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+        except Exception as exc:
+            err = HookError("authorize", exc)
+            err.__cause__ = exc
+            self._report(err)
+            verdict = False
+        if verdict is True:
+            return True
+        self._report(AuthorizationError(conn.peer.id, action, topic, kind))
+        return False
 
-    def _publish_local(self, topic: str, kind: str, data: bytes) -> None:
-        self._publish_hook(topic, kind)
-        subscribers = self._topics.match(topic)
-        if subscribers:
-            self._fan_out(list(subscribers), data)
+    # Server-side publish and broadcast.
 
     async def publish(self, topic: str, msg: Message[ProtoMessage] | ProtoMessage) -> None:
-        """Send `msg` as a plain frame to every client subscribed to `topic`."""
+        """Send `msg` as a plain frame to every client subscribed to `topic`, on every replica.
+
+        Never waits for slow clients: each gets the frame queued behind what
+        it already has, and one that cannot keep up is disconnected.
+        Raises :class:`TopicError` for a wildcard or empty topic.
+        """
         if self._status is not Status.RUNNING:
             raise NotRunningError("publish", self._status.name)
         validate_topic(topic)
         m = as_message(msg)
-        payload = m.payload.SerializeToString()
-        self._publish_local(topic, m.kind, encode_frame(m.kind, payload, topic_headers(m.headers, topic)))
+        data = encode_frame(m.kind, m.payload.SerializeToString(), topic_headers(m.headers, topic))
+        self._publish_hook(topic, m.kind)
+        self._pubsub.publish(topic, data)
 
     async def broadcast(
         self, msg: Message[ProtoMessage] | ProtoMessage, timeout: float | None = None
     ) -> list[BroadcastResult]:
-        """Send `msg` to every connected client, in parallel.
+        """Send `msg` to every connected client, in parallel, and to every other replica's.
 
-        Returns one result per client; a client that failed (gone, or too
-        slow within `timeout`) has its error in its result and in the error
-        hooks, and never stops the others.
+        Returns one result per client of this server; a client that failed
+        (gone, or too slow within `timeout`) has its error in its result and
+        in the error hooks, and never stops the others. Other replicas'
+        clients get it through the broker, without results.
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("broadcast", self._status.name)
@@ -460,6 +585,7 @@ class Server(PeerBase[ServerConfig]):
                 results.append(BroadcastResult(conn.peer, size, time.perf_counter() - started))
             else:
                 slow.append(conn)
+        self._pubsub.broadcast_to_replicas(data)
         if slow:
             results.extend(await asyncio.gather(*(self._deliver(conn, data, size, timeout) for conn in slow)))
         self._broadcast_hook(m.kind, results, time.perf_counter() - started)
@@ -476,7 +602,8 @@ class Server(PeerBase[ServerConfig]):
             self._report(err)
             return BroadcastResult(conn.peer, 0, time.perf_counter() - started, err)
         except GoomerangError as exc:
-            self._report(exc)
+            if not isinstance(exc, SlowConsumerError):  # the connection reported it when it kicked
+                self._report(exc)
             return BroadcastResult(conn.peer, 0, time.perf_counter() - started, exc)
         return BroadcastResult(conn.peer, size, time.perf_counter() - started)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 # Wire-level protos compiled into the runtime package so a wheel needs no protoc.
-RUNTIME_PROTOS = ("goomerang/protocol.proto", "goomerang/reply.proto")
+RUNTIME_PROTOS = ("goomerang/protocol.proto", "goomerang/reply.proto", "goomerang/broker.proto")
 # The annotations users import: compiled into the `goomerang` package, source shipped with the plugin.
 OPTIONS_PROTO = "goomerang/options.proto"
 

@@ -564,3 +564,32 @@ async def test_raising_hooks_are_reported_and_messages_still_flow() -> None:
 
         hook_errors = await errors.wait_for(HookError, 2)
         assert {e.hook for e in hook_errors} == {"on_worker_start", "on_worker_end"}
+
+
+async def test_every_message_accepted_before_shutdown_is_handled_before_it_returns() -> None:
+    server = Server(max_concurrency=2)
+    release = asyncio.Event()
+    started = Counter()
+    handled: list[int] = []
+
+    async def slow(sender: Sender, msg: Message[MessageV1]) -> None:
+        started.hit()
+        await release.wait()
+        handled.append(int(msg.payload.message))
+
+    server.handle(MessageV1, slow)
+    closing = asyncio.Event()
+    server.on_status_change(lambda s: closing.set() if s is Status.CLOSING else None)
+    await server.start()
+    client = Client(server=server.addr)
+    await client.connect(timeout=WAIT)
+    for n in range(50):
+        await client.send(MessageV1(message=str(n)))
+    assert await client.flush(timeout=WAIT)  # all 50 are on the wire before shutdown starts
+    await started.wait_for(2)  # both slots busy: 48 still wait in the server's read buffer
+    shutdown = asyncio.create_task(server.shutdown())
+    await asyncio.wait_for(closing.wait(), WAIT)
+    release.set()
+    await asyncio.wait_for(shutdown, WAIT)
+    assert sorted(handled) == list(range(50))
+    await asyncio.wait_for(client.wait_closed(), WAIT)

@@ -23,7 +23,7 @@ def _regen_module():  # type: ignore[no-untyped-def]
 
 def test_compiled_runtime_protos_are_fresh(tmp_path: Path) -> None:
     _regen_module().regen_runtime_protos(tmp_path)
-    for name in ("protocol_pb2.py", "protocol_pb2.pyi", "reply_pb2.py", "reply_pb2.pyi"):
+    for name in (f"{stem}_pb2{suffix}" for stem in ("protocol", "reply", "broker") for suffix in (".py", ".pyi")):
         fresh = (tmp_path / name).read_text()
         committed = (ROOT / "goomerang_runtime" / name).read_text()
         assert fresh == committed, f"goomerang_runtime/{name} is stale: run scripts/regen.py"

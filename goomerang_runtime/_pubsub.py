@@ -1,0 +1,160 @@
+"""A server's pub/sub engine: who is subscribed to what, and fan-out through an optional broker.
+
+Local delivery never depends on the broker: a publication goes to this
+server's matching connections at once, and then, in an envelope tagged with
+this replica's id, to the broker. An envelope coming back from the broker is
+matched against this server's subscriptions like a local publication, so a
+client gets it once even when several of its subscriptions match; envelopes
+carrying this replica's own id, and copies already seen, are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+from ._connection import ServerConnection
+from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
+from .brokers.base import Broker
+from .errors import EnvelopeDecodeError
+from .topics import TopicIndex
+
+__all__ = ["PubSub"]
+
+_RECENT = 1024
+
+
+class _Recent:
+    """Ids of the last envelopes received, so a copy delivered twice is dropped."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[tuple[str, int], None] = OrderedDict()
+
+    def first_time(self, key: tuple[str, int]) -> bool:
+        if key in self._ids:
+            return False
+        self._ids[key] = None
+        if len(self._ids) > _RECENT:
+            self._ids.popitem(last=False)
+        return True
+
+
+class PubSub:
+    """Subscriptions of a server's connections, and delivery of publications and broadcasts.
+
+    Implements :class:`~goomerang_runtime.brokers.BrokerReceiver` for its broker.
+    """
+
+    def __init__(
+        self,
+        broker: Broker | None,
+        connections: Callable[[], Iterable[ServerConnection]],
+        report: Callable[[BaseException], None],
+    ) -> None:
+        self.replica = uuid.uuid4().hex
+        """This server's id in envelopes."""
+        self._broker = broker
+        self._connections = connections
+        self._report = report
+        self._index: TopicIndex[ServerConnection] = TopicIndex()
+        self._seq = itertools.count(1)
+        # A broker may bring one publication once per matching subscription (Redis does).
+        self._recent = _Recent()
+        self._subscribing: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        """Connect the broker, if any."""
+        if self._broker is not None:
+            await self._broker.start(self)
+
+    async def close(self) -> None:
+        """Flush and disconnect the broker, if any."""
+        if self._broker is not None:
+            await self._broker.close()
+
+    # Subscriptions of local connections.
+
+    async def subscribe(self, conn: ServerConnection, pattern: str) -> None:
+        """Subscribe `conn`; returns once the broker has the subscription (or is unreachable)."""
+        if pattern not in conn.topics:
+            conn.topics.add(pattern)
+            first = self._index.add(pattern, conn)
+            if first and self._broker is not None:
+                task = asyncio.get_running_loop().create_task(self._broker.subscribe(pattern))
+                self._subscribing[pattern] = task
+                task.add_done_callback(lambda done: self._subscribed(pattern, done))
+        pending = self._subscribing.get(pattern)
+        if pending is not None:
+            # Shielded: a connection that goes away does not undo the broker's subscription.
+            await asyncio.shield(pending)
+
+    def _subscribed(self, pattern: str, task: asyncio.Task[None]) -> None:
+        if self._subscribing.get(pattern) is task:
+            del self._subscribing[pattern]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._report(exc)
+
+    def unsubscribe(self, conn: ServerConnection, pattern: str) -> None:
+        """Unsubscribe `conn` from `pattern`, if it was subscribed."""
+        if pattern not in conn.topics:
+            return
+        conn.topics.discard(pattern)
+        if self._index.remove(pattern, conn) and self._broker is not None:
+            self._broker.unsubscribe(pattern)
+
+    def leave(self, conn: ServerConnection) -> None:
+        """A closed connection leaves all its topics."""
+        for pattern in self._index.remove_all(conn.topics, conn):
+            if self._broker is not None:
+                self._broker.unsubscribe(pattern)
+        conn.topics.clear()
+
+    # Outgoing.
+
+    def publish(self, topic: str, frame: bytes) -> None:
+        """Deliver `frame` to local subscribers of `topic`, then hand it to the broker."""
+        for conn in self._index.match(topic):
+            conn.deliver(frame)
+        if self._broker is not None:
+            self._broker.publish(topic, encode_envelope(self.replica, next(self._seq), topic, frame))
+
+    def broadcast_to_replicas(self, frame: bytes) -> None:
+        """Hand a broadcast to the broker, for the other replicas' clients."""
+        if self._broker is not None:
+            self._broker.broadcast(encode_envelope(self.replica, next(self._seq), "", frame))
+
+    # BrokerReceiver: envelopes from other replicas.
+
+    def _open(self, data: bytes) -> Envelope | None:
+        try:
+            envelope = decode_envelope(data)
+        except EnvelopeError as exc:
+            name = self._broker.name if self._broker is not None else "broker"
+            self._report(EnvelopeDecodeError(name, len(data), str(exc)))
+            return None
+        if envelope.origin == self.replica or not self._recent.first_time((envelope.origin, envelope.seq)):
+            return None
+        return envelope
+
+    def deliver_publication(self, data: bytes) -> None:
+        """A publication from another replica: matched like a local one."""
+        envelope = self._open(data)
+        if envelope is not None and not envelope.is_broadcast:
+            for conn in self._index.match(envelope.topic):
+                conn.deliver(envelope.frame)
+
+    def deliver_broadcast(self, data: bytes) -> None:
+        """A broadcast from another replica: every local connection gets it."""
+        envelope = self._open(data)
+        if envelope is not None:
+            for conn in list(self._connections()):
+                conn.deliver(envelope.frame)
+
+    def broker_error(self, error: BaseException) -> None:
+        """Errors of the broker go to the server's error hooks."""
+        self._report(error)

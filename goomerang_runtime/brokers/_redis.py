@@ -1,0 +1,187 @@
+"""The Redis broker, on `redis` asyncio pub/sub (``pip install 'goomerang[redis]'``), imported lazily."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BrokerError, ConfigError
+from ..topics import is_pattern
+from ._names import redis_broadcast_channel, redis_channel, redis_glob
+from ._remote import (
+    DEFAULT_BROKER_BUFFER,
+    DEFAULT_BROKER_TIMEOUT,
+    DEFAULT_RECONNECT_DELAY,
+    DEFAULT_RECONNECT_MAX_DELAY,
+    RemoteBroker,
+)
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+
+__all__ = ["RedisBroker"]
+
+_CONFIRMATIONS = frozenset({"subscribe", "psubscribe", "unsubscribe", "punsubscribe"})
+
+
+class RedisBroker(RemoteBroker):
+    """Replicas meet on a Redis server, through its pub/sub.
+
+    ::
+
+        server = Server(broker=RedisBroker("redis://127.0.0.1:6379"))
+
+    A literal topic is the channel ``{prefix}:t:{topic}`` (``SUBSCRIBE``);
+    a wildcard pattern becomes a glob (``PSUBSCRIBE``) that may match more
+    topics than the pattern (the server matches each publication against its
+    own subscribers). Broadcasts use the channel ``{prefix}:b``. One
+    connection receives everything in order, another publishes, pipelined.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379",
+        *,
+        prefix: str = "goomerang",
+        buffer_size: int = DEFAULT_BROKER_BUFFER,
+        timeout: float = DEFAULT_BROKER_TIMEOUT,
+        reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
+        reconnect_max_delay: float = DEFAULT_RECONNECT_MAX_DELAY,
+    ) -> None:
+        owner = "RedisBroker"
+        if importlib.util.find_spec("redis") is None:
+            raise ConfigError(owner, {"broker": "redis is not installed: pip install 'goomerang[redis]'"})
+        if not prefix:
+            raise ConfigError(owner, {"prefix": "must not be empty"})
+        options = {
+            "url": url,
+            "prefix": prefix,
+            "buffer_size": buffer_size,
+            "timeout": timeout,
+            "reconnect_delay": reconnect_delay,
+            "reconnect_max_delay": reconnect_max_delay,
+        }
+        super().__init__(owner, options)
+        self._client: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._broadcast_channel = redis_broadcast_channel(prefix)
+        self._globs: dict[bytes, set[str]] = {}
+        self._waiting: dict[tuple[str, bytes], asyncio.Future[None]] = {}
+
+    async def _open(self, generation: int) -> None:
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        # No retries inside redis-py: a failure must reach our reconnection loop.
+        client = Redis.from_url(
+            self._config.url,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=self._config.timeout,
+        )
+        self._client = client
+        await client.ping()
+        pubsub = client.pubsub()
+        self._pubsub = pubsub
+        confirmed = self._expect("subscribe", self._broadcast_channel)
+        await pubsub.subscribe(self._broadcast_channel)
+        self._reader = asyncio.get_running_loop().create_task(self._read(pubsub, generation))
+        await confirmed
+
+    def _expect(self, kind: str, name: bytes) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[(kind, name)] = fut
+        return fut
+
+    async def _read(self, pubsub: PubSub, generation: int) -> None:
+        receiver = self._receiver
+        assert receiver is not None
+        try:
+            while self._pubsub is pubsub:
+                msg: dict[str, Any] | None = await pubsub.get_message(timeout=None)
+                if msg is None:
+                    continue
+                kind = msg["type"]
+                if kind == "message" and msg["channel"] == self._broadcast_channel:
+                    receiver.deliver_broadcast(msg["data"])
+                elif kind in ("message", "pmessage"):
+                    # One copy per matching subscription; the receiver keeps the first.
+                    receiver.deliver_publication(msg["data"])
+                elif kind in _CONFIRMATIONS:
+                    fut = self._waiting.pop((kind, msg["channel"]), None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._connection_lost(generation, exc)
+
+    async def _apply(self, add: Sequence[str], remove: Sequence[str]) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:
+            raise BrokerError(self.name, "not connected")
+        prefix = self._config.prefix
+        confirmations: list[asyncio.Future[None]] = []
+        for pattern in remove:
+            if is_pattern(pattern):
+                glob = redis_glob(prefix, pattern)
+                users = self._globs.get(glob, set())
+                users.discard(pattern)
+                if not users:
+                    self._globs.pop(glob, None)
+                    confirmations.append(self._expect("punsubscribe", glob))
+                    await pubsub.punsubscribe(glob)
+            else:
+                channel = redis_channel(prefix, pattern)
+                confirmations.append(self._expect("unsubscribe", channel))
+                await pubsub.unsubscribe(channel)
+        for pattern in add:
+            if is_pattern(pattern):
+                glob = redis_glob(prefix, pattern)
+                users = self._globs.setdefault(glob, set())
+                users.add(pattern)
+                if len(users) == 1:
+                    confirmations.append(self._expect("psubscribe", glob))
+                    await pubsub.psubscribe(glob)
+            else:
+                channel = redis_channel(prefix, pattern)
+                confirmations.append(self._expect("subscribe", channel))
+                await pubsub.subscribe(channel)
+        if confirmations:
+            await asyncio.gather(*confirmations)
+
+    async def _send(self, batch: Sequence[tuple[str, bytes]]) -> None:
+        client = self._client
+        if client is None:
+            raise BrokerError(self.name, "not connected")
+        prefix = self._config.prefix
+        pipe = client.pipeline(transaction=False)
+        for topic, data in batch:
+            pipe.publish(redis_channel(prefix, topic) if topic else self._broadcast_channel, data)
+        await pipe.execute()
+
+    async def _shut(self) -> None:
+        reader, self._reader = self._reader, None
+        pubsub, self._pubsub = self._pubsub, None
+        client, self._client = self._client, None
+        self._globs = {}
+        waiting, self._waiting = self._waiting, {}
+        for fut in waiting.values():
+            if not fut.done():
+                fut.set_exception(BrokerError(self.name, "connection closed"))
+                fut.exception()  # retrieved here; a waiter, if any, still gets it
+        # Each step bounded: redis-py may hold on to a read of a dead connection.
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait({reader}, timeout=self._config.timeout)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._config.timeout):
+                if pubsub is not None:
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if client is not None:
+                    await client.aclose()

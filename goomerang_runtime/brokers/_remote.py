@@ -1,0 +1,292 @@
+"""What the network brokers (NATS, Redis) share: connection upkeep and an ordered outgoing queue.
+
+One task keeps the connection: it connects, makes every current
+subscription, and on loss reports a :class:`BrokerError` and reconnects with
+exponential backoff. Another task sends queued envelopes in call order while
+connected. While the broker is unreachable, envelopes wait in a queue of
+`buffer_size`; further ones are dropped, counted and reported. Subclasses
+only open and drop a connection, change subscriptions, and send a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from abc import abstractmethod
+from collections import deque
+from collections.abc import Sequence
+from typing import Annotated, Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import AlreadyRunningError, BrokerError, ConfigError
+from .base import Broker, BrokerReceiver, BrokerState
+
+__all__ = [
+    "DEFAULT_BROKER_BUFFER",
+    "DEFAULT_BROKER_TIMEOUT",
+    "DEFAULT_RECONNECT_DELAY",
+    "DEFAULT_RECONNECT_MAX_DELAY",
+    "RemoteBroker",
+    "RemoteBrokerConfig",
+]
+
+DEFAULT_BROKER_BUFFER = 1024
+DEFAULT_BROKER_TIMEOUT = 2.0
+DEFAULT_RECONNECT_DELAY = 0.1
+DEFAULT_RECONNECT_MAX_DELAY = 2.0
+_BATCH = 256
+
+
+class RemoteBrokerConfig(BaseModel):
+    """Options of a network broker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    prefix: str = "goomerang"
+    """Namespace of every subject or channel, so deployments can share a broker."""
+    buffer_size: Annotated[int, Field(gt=0)] = DEFAULT_BROKER_BUFFER
+    """Envelopes that may wait while the broker is unreachable; later ones are dropped."""
+    timeout: Annotated[float, Field(gt=0)] = DEFAULT_BROKER_TIMEOUT
+    """Seconds for connecting, for a subscription to be confirmed, and for the final flush."""
+    reconnect_delay: Annotated[float, Field(gt=0)] = DEFAULT_RECONNECT_DELAY
+    """First wait between reconnection attempts; it doubles up to `reconnect_max_delay`."""
+    reconnect_max_delay: Annotated[float, Field(gt=0)] = DEFAULT_RECONNECT_MAX_DELAY
+
+    @model_validator(mode="after")
+    def _check_delays(self) -> Self:
+        if self.reconnect_max_delay < self.reconnect_delay:
+            raise ValueError("reconnect_max_delay must not be below reconnect_delay")
+        return self
+
+    @classmethod
+    def from_options(cls, owner: str, options: dict[str, Any]) -> Self:
+        """Validate keyword options; raises :class:`ConfigError` naming each bad field."""
+        try:
+            return cls.model_validate(options)
+        except ValidationError as exc:
+            problems = {".".join(str(part) for part in err["loc"]) or "options": err["msg"] for err in exc.errors()}
+            raise ConfigError(owner, problems) from None
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RemoteBroker(Broker):
+    """Base of the network brokers; see the module docstring."""
+
+    def __init__(self, owner: str, options: dict[str, Any]) -> None:
+        self._config = RemoteBrokerConfig.from_options(owner, options)
+        super().__init__(_redact(self._config.url))
+        self._queue: deque[tuple[str, bytes]] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._up = False
+        self._generation = 0
+        self._lost: asyncio.Future[BaseException] | None = None
+        self._interest: set[str] = set()
+        self._applied: set[str] = set()
+        self._interest_lock = asyncio.Lock()
+        self._dropped = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def config(self) -> RemoteBrokerConfig:
+        """The validated options."""
+        return self._config
+
+    # Subclass contract.
+
+    @abstractmethod
+    async def _open(self, generation: int) -> None:
+        """Connect and subscribe to the broadcast channel; raise on failure.
+
+        Callbacks of this connection report its loss with
+        ``self._connection_lost(generation, error)``.
+        """
+
+    @abstractmethod
+    async def _apply(self, add: Sequence[str], remove: Sequence[str]) -> None:
+        """Change subscriptions on the open connection and wait until the broker confirmed them."""
+
+    @abstractmethod
+    async def _send(self, batch: Sequence[tuple[str, bytes]]) -> None:
+        """Send envelopes in order; topic ``""`` means a broadcast."""
+
+    @abstractmethod
+    async def _shut(self) -> None:
+        """Drop the connection, if any; never raises."""
+
+    def _connection_lost(self, generation: int, error: BaseException) -> None:
+        lost = self._lost
+        if generation == self._generation and lost is not None and not lost.done():
+            self._up = False
+            lost.set_result(error)
+
+    # Lifecycle.
+
+    async def start(self, receiver: BrokerReceiver) -> None:
+        if self._state is not BrokerState.NEW:
+            raise AlreadyRunningError(f"a broker serves one server once (state {self._state.name})")
+        self._receiver = receiver
+        loop = asyncio.get_running_loop()
+        first: asyncio.Future[None] = loop.create_future()
+        self._tasks = [loop.create_task(self._keep_connected(first)), loop.create_task(self._write())]
+        await first
+
+    async def close(self) -> None:
+        if self._state in (BrokerState.NEW, BrokerState.CLOSED):
+            self._set_state(BrokerState.CLOSED)
+            return
+        if self._up and self._queue:
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._config.timeout):
+                    await self._drained.wait()
+        self._closing = True
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
+            task.cancel()
+        # Bounded: a client library may swallow a cancellation (redis-py can, mid-reply);
+        # such a task then ends at its next `_closing` check.
+        self._wake.set()
+        await asyncio.wait(tasks, timeout=self._config.timeout)
+        self._up = False
+        await self._shut()
+        if self._queue:
+            self._report(BrokerError(self.name, "closed with publications unsent", len(self._queue)))
+            self._queue.clear()
+        self._set_state(BrokerState.CLOSED)
+
+    async def _keep_connected(self, first: asyncio.Future[None]) -> None:
+        config = self._config
+        delay = config.reconnect_delay
+        outage_reported = False
+        while not self._closing:
+            self._generation += 1
+            self._lost = asyncio.get_running_loop().create_future()
+            self._applied = set()
+            if self._state is BrokerState.NEW:
+                self._set_state(BrokerState.CONNECTING)
+            try:
+                async with asyncio.timeout(config.timeout):
+                    await self._open(self._generation)
+                    await self._sync_interest(raising=True)
+            except Exception as exc:
+                await self._shut()
+                self._set_state(BrokerState.DISCONNECTED)
+                if not outage_reported:
+                    why = str(exc) or type(exc).__name__
+                    self._report(BrokerError(self.name, f"cannot connect ({why}); retrying in the background"))
+                    outage_reported = True
+                if not first.done():
+                    first.set_result(None)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, config.reconnect_max_delay)
+                continue
+            delay = config.reconnect_delay
+            outage_reported = False
+            self._up = True
+            # A subscription made while connecting saw no connection: apply it now.
+            await self._sync_interest()
+            if self._dropped:
+                dropped, self._dropped = self._dropped, 0
+                self._report(BrokerError(self.name, "reconnected after dropping publications", dropped))
+            self._set_state(BrokerState.CONNECTED)
+            self._wake.set()
+            if not first.done():
+                first.set_result(None)
+            error = await self._lost
+            self._up = False
+            self._set_state(BrokerState.DISCONNECTED)
+            why = str(error) or type(error).__name__
+            self._report(BrokerError(self.name, f"connection lost ({why}); local delivery goes on, reconnecting"))
+            outage_reported = True
+            await self._shut()
+
+    # Subscriptions.
+
+    async def subscribe(self, pattern: str) -> None:
+        self._interest.add(pattern)
+        if self._up:
+            await self._sync_interest()
+
+    def unsubscribe(self, pattern: str) -> None:
+        self._interest.discard(pattern)
+        if self._up:
+            task = asyncio.get_running_loop().create_task(self._sync_interest())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _sync_interest(self, raising: bool = False) -> None:
+        async with self._interest_lock:
+            add = sorted(self._interest - self._applied)
+            remove = sorted(self._applied - self._interest)
+            if not add and not remove:
+                return
+            generation = self._generation
+            try:
+                async with asyncio.timeout(self._config.timeout):
+                    await self._apply(add, remove)
+            except Exception as exc:
+                if raising:
+                    raise
+                # Unconfirmed: the connection is deemed broken, and a new one subscribes afresh.
+                self._connection_lost(generation, exc if str(exc) else BrokerError(self.name, "no confirmation"))
+                return
+            self._applied = (self._applied | set(add)) - set(remove)
+
+    # Sending.
+
+    def publish(self, topic: str, data: bytes) -> None:
+        self._enqueue(topic, data)
+
+    def broadcast(self, data: bytes) -> None:
+        self._enqueue("", data)
+
+    def _enqueue(self, topic: str, data: bytes) -> None:
+        if self._state is BrokerState.CLOSED:
+            return
+        if len(self._queue) >= self._config.buffer_size:
+            if not self._dropped:
+                self._report(
+                    BrokerError(
+                        self.name,
+                        f"{len(self._queue)} publications wait for the broker; dropping new ones until it takes them",
+                    )
+                )
+            self._dropped += 1
+            return
+        self._queue.append((topic, data))
+        self._wake.set()
+
+    async def _write(self) -> None:
+        queue = self._queue
+        while not self._closing:
+            while not (queue and self._up):
+                if not queue:
+                    self._drained.set()
+                self._wake.clear()
+                await self._wake.wait()
+                if self._closing:
+                    return
+            batch = [queue.popleft() for _ in range(min(len(queue), _BATCH))]
+            generation = self._generation
+            try:
+                # Bounded: a client library may block forever on a dead connection.
+                async with asyncio.timeout(self._config.timeout):
+                    await self._send(batch)
+            except Exception as exc:
+                self._report(BrokerError(self.name, f"publishing failed ({exc or type(exc).__name__})", len(batch)))
+                self._connection_lost(generation, exc)

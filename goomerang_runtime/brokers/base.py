@@ -1,0 +1,132 @@
+"""The broker interface: what carries publications and broadcasts between replicas.
+
+A server delivers to its own clients directly, and hands each publication
+and broadcast to its broker as well, wrapped in an envelope tagged with the
+server's replica id. The broker brings it to the other replicas, which hand
+it to their matching clients; a replica ignores its own envelopes. The
+broker only moves opaque bytes: encoding, filtering and fan-out stay in the
+server.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from ..hooks import Hook
+
+__all__ = ["Broker", "BrokerReceiver", "BrokerState"]
+
+_log = logging.getLogger("goomerang")
+StateFn = TypeVar("StateFn", bound=Callable[["BrokerState"], object])
+
+
+class BrokerState(enum.IntEnum):
+    """Where a broker connection is; compare with ``is``."""
+
+    NEW = 0
+    CONNECTING = 1
+    CONNECTED = 2
+    """Connected, with every subscription in effect."""
+    DISCONNECTED = 3
+    """Unreachable; local delivery goes on and it reconnects in the background."""
+    CLOSED = 4
+
+
+class BrokerReceiver(Protocol):
+    """What a broker hands incoming data to (the server's pub/sub engine)."""
+
+    def deliver_publication(self, data: bytes) -> None:
+        """An envelope published on a topic; a broker may deliver one twice (the receiver dedupes)."""
+        ...
+
+    def deliver_broadcast(self, data: bytes) -> None:
+        """An envelope from the broadcast channel."""
+        ...
+
+    def broker_error(self, error: BaseException) -> None:
+        """Report an error (the server passes it to its error hooks)."""
+        ...
+
+
+class Broker(ABC):
+    """Carries envelopes between the replicas of one deployment.
+
+    One instance serves one server. Subscriptions are topic patterns with the
+    wildcards of :mod:`goomerang_runtime.topics`; the server subscribes to a
+    pattern when its first local subscriber appears and unsubscribes when the
+    last one leaves. A broker must deliver at least the publications matching
+    those patterns, and may deliver more (the server matches each against its
+    own subscribers). `publish` and `broadcast` never block: an implementation
+    queues what it cannot send at once. What one server hands over must reach
+    each other server in the order it was handed over. An implementation
+    calls ``super().__init__(name)`` and reports through ``self._report``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        """How errors and logs name this broker (a URL without credentials)."""
+        self._receiver: BrokerReceiver | None = None
+        self._state = BrokerState.NEW
+        self._state_hook: Hook[[BrokerState]] = Hook("on_state_change", self._report)
+
+    @property
+    def state(self) -> BrokerState:
+        """Where the connection to the broker is now."""
+        return self._state
+
+    @property
+    def connected(self) -> bool:
+        """Whether publications reach the other replicas now (e.g. for a readiness probe)."""
+        return self._state is BrokerState.CONNECTED
+
+    def on_state_change(self, fn: StateFn) -> StateFn:
+        """Call ``fn(state)`` on every state change (usable as a decorator)."""
+        self._state_hook.add(fn)
+        return fn
+
+    def _set_state(self, state: BrokerState) -> None:
+        if state is not self._state:
+            self._state = state
+            self._state_hook(state)
+
+    def _report(self, error: BaseException) -> None:
+        if self._receiver is not None:
+            self._receiver.broker_error(error)
+        else:
+            _log.warning("goomerang broker %s: %s", self.name, error)
+
+    @abstractmethod
+    async def start(self, receiver: BrokerReceiver) -> None:
+        """Connect and start delivering to `receiver`.
+
+        Returns after the first connection attempt; if it failed, the error
+        went to the receiver and the broker keeps retrying in the background.
+        """
+
+    @abstractmethod
+    def publish(self, topic: str, data: bytes) -> None:
+        """Send an envelope published on `topic` to the replicas subscribed to it."""
+
+    @abstractmethod
+    def broadcast(self, data: bytes) -> None:
+        """Send an envelope to every replica."""
+
+    @abstractmethod
+    async def subscribe(self, pattern: str) -> None:
+        """Receive publications matching `pattern`.
+
+        Returns once the subscription is in effect at the broker, or at once
+        while the broker is unreachable (it is made on reconnection).
+        """
+
+    @abstractmethod
+    def unsubscribe(self, pattern: str) -> None:
+        """Stop receiving publications through the subscription to `pattern`."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Send what is still queued (bounded by the broker's timeout), then disconnect."""

@@ -1,0 +1,143 @@
+"""Server limits: exceeding one gets a clear error or refusal and leaves every other connection alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+
+from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
+from goomerang_runtime import (
+    Client,
+    ConnectError,
+    ConnectionLostError,
+    HeartbeatTimeoutError,
+    LimitError,
+    Message,
+    RemoteHandlerError,
+    Sender,
+    Server,
+)
+
+from .helpers import WAIT, Collector, Counter
+
+
+def echo(server: Server) -> None:
+    async def handle(sender: Sender, msg: Message[MessageV1]) -> None:
+        await sender.send(ReplyV1(message=msg.payload.message))
+
+    server.handle(MessageV1, handle)
+
+
+async def still_served(server: Server) -> None:
+    async with Client(server=server.addr) as client:
+        reply = await client.send_sync(MessageV1(message="fine"), timeout=WAIT, expect=ReplyV1)
+        assert reply.payload.message == "fine"
+
+
+async def test_max_connections_refuses_with_503() -> None:
+    server = Server(max_connections=2)
+    echo(server)
+    async with server:
+        first, second = Client(server=server.addr), Client(server=server.addr)
+        async with first, second:
+            with pytest.raises(ConnectError) as info:
+                await Client(server=server.addr).connect(timeout=WAIT)
+            assert info.value.status == 503
+            reply = await first.send_sync(MessageV1(message="still"), timeout=WAIT, expect=ReplyV1)
+            assert reply.payload.message == "still"
+        await still_served(server)  # room again once they left
+
+
+async def test_max_pending_sync_refuses_extra_requests_at_once() -> None:
+    server = Server(max_pending_sync=3, max_concurrency=10)
+    errors = Collector()
+    server.on_error(errors)
+    release = asyncio.Event()
+    started = Counter()
+
+    async def slow(sender: Sender, msg: Message[MessageV1]) -> None:
+        started.hit()
+        await release.wait()
+        await sender.send(ReplyV1(message=msg.payload.message))
+
+    server.handle(MessageV1, slow)
+    async with server, Client(server=server.addr) as client:
+        held = [
+            asyncio.create_task(client.send_sync(MessageV1(message=str(n)), timeout=WAIT, expect=ReplyV1))
+            for n in range(3)
+        ]
+        await started.wait_for(3)
+        with pytest.raises(RemoteHandlerError) as info:
+            await client.send_sync(MessageV1(message="one too many"), timeout=WAIT)
+        assert info.value.error_type == "LimitError"
+        assert "max_pending_sync" in str(info.value)
+        await errors.wait_for(LimitError)
+        release.set()
+        assert [r.payload.message for r in await asyncio.gather(*held)] == ["0", "1", "2"]
+        # Finished requests free their slots.
+        reply = await client.send_sync(MessageV1(message="again"), timeout=WAIT, expect=ReplyV1)
+        assert reply.payload == ReplyV1(message="again")
+
+
+async def test_client_side_max_pending_sync() -> None:
+    server = Server()
+    release = asyncio.Event()
+    started = Counter()
+
+    async def slow(sender: Sender, msg: Message[MessageV1]) -> None:
+        started.hit()
+        await release.wait()
+        await sender.send(ReplyV1())
+
+    server.handle(MessageV1, slow)
+    async with server, Client(server=server.addr, max_pending_sync=2) as client:
+        held = [asyncio.create_task(client.send_sync(MessageV1(), timeout=WAIT, expect=ReplyV1)) for _ in range(2)]
+        await started.wait_for(2)
+        with pytest.raises(LimitError, match="max_pending_sync"):
+            await client.send_sync(MessageV1(), timeout=WAIT)
+        release.set()
+        await asyncio.gather(*held)
+
+
+async def test_rate_limit_slows_one_client_down_and_others_go_on() -> None:
+    server = Server(rate_limit=20, rate_burst=5, max_concurrency=1)
+    errors = Collector()
+    server.on_error(errors)
+    flooded = Counter()
+
+    async def handle(sender: Sender, msg: Message[MessageV1]) -> None:
+        if msg.payload.message == "flood":
+            flooded.hit()
+        else:
+            await sender.send(ReplyV1(message=msg.payload.message))
+
+    server.handle(MessageV1, handle)
+    async with server:
+        flooder = Client(server=server.addr)
+        async with flooder:
+            for _ in range(60):  # 60 frames at 20/s after a burst of 5: about 3 s to get through
+                await flooder.send(MessageV1(message="flood"))
+            (err,) = await errors.wait_for(LimitError)
+            assert err.limit == "rate_limit"
+            await still_served(server)
+            # The other client was served while the flood was still being read: nothing dropped.
+            assert flooded.count < 60
+            await flooded.wait_for(60)
+
+
+async def test_server_heartbeat_drops_a_client_that_never_answers_pings() -> None:
+    server = Server(heartbeat_interval=0.05, heartbeat_timeout=0.1)
+    echo(server)
+    errors = Collector()
+    server.on_error(errors)
+    async with server:
+        deaf = await ws_connect(server.url)
+        deaf.transport.pause_reading()  # never reads, so never answers a ping
+        (err,) = await errors.wait_for(HeartbeatTimeoutError)
+        assert "127.0.0.1" in str(err)
+        await errors.wait_for(ConnectionLostError)  # the server dropped it
+        assert server.peers == []
+        await still_served(server)  # a client that answers pings stays
+        deaf.transport.abort()
