@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -34,16 +35,21 @@ def _release(sender: Sender, msg: Message[ProtoMessage]) -> None:
             release()
 
 
+_Job = tuple[Handler[Any], Sender, Message[ProtoMessage]]
+
+
 class Dispatcher:
     """Looks up the chain for a message's kind and runs it.
 
     With `max_concurrency` <= 1 the chain runs inline, so the read loop
-    handles one message at a time, in order. Otherwise each message runs in
-    its own task and at most `max_concurrency` run at once across the peer;
-    the caller (a read loop) waits for a free slot, which is backpressure.
+    handles one message at a time, in order. Otherwise messages wait in a
+    queue served by at most `max_concurrency` worker tasks: a worker handles
+    queued messages one after another and ends when the queue is empty, so
+    a busy peer pays no task per message and an idle one holds no task. The
+    caller (a read loop) waits while the queue is full, which is backpressure.
     """
 
-    __slots__ = ("_chains", "_idle", "_on_end", "_on_start", "_report", "_slots", "_tasks")
+    __slots__ = ("_chains", "_idle", "_limit", "_on_end", "_on_start", "_queue", "_report", "_room", "_workers")
 
     def __init__(
         self,
@@ -54,24 +60,27 @@ class Dispatcher:
         report: Callable[[BaseException], None],
     ) -> None:
         self._chains = chains
-        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency > 1 else None
+        self._limit = max_concurrency
         self._on_start = on_worker_start
         self._on_end = on_worker_end
         self._report = report
-        self._tasks: dict[asyncio.Task[None], str] = {}
+        self._queue: deque[_Job] = deque()
+        self._workers: dict[asyncio.Task[None], str] = {}
+        self._room = asyncio.Event()
+        self._room.set()
         self._idle: asyncio.Event | None = None
 
     @property
     def in_flight(self) -> int:
-        """Handler tasks running now (concurrent mode only)."""
-        return len(self._tasks)
+        """Messages queued or being handled by workers (concurrent mode only)."""
+        return len(self._queue) + sum(1 for kind in self._workers.values() if kind)
 
     def handles(self, kind: str) -> bool:
         """Whether a handler is registered for `kind`."""
         return kind in self._chains
 
     async def dispatch(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
-        """Run (inline) or start (concurrently) the chain for `msg`."""
+        """Run (inline) or queue (concurrently) the chain for `msg`."""
         chain = self._chains.get(msg.kind)
         if chain is None:
             await self._fail(sender, msg, NoHandlerError(msg.kind))
@@ -80,23 +89,41 @@ class Dispatcher:
         await self.run(chain, sender, msg)
 
     async def run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
-        """Run (inline) or start (concurrently) `chain` for `msg`."""
-        slots = self._slots
-        if slots is None:
+        """Run (inline) or queue (concurrently) `chain` for `msg`."""
+        if self._limit <= 1:
             await self._run(chain, sender, msg)
             return
-        await slots.acquire()
-        task = asyncio.get_running_loop().create_task(self._run_in_slot(chain, sender, msg, slots))
-        self._tasks[task] = msg.kind
-        task.add_done_callback(self._task_done)
+        queue = self._queue
+        queue.append((chain, sender, msg))
+        if len(self._workers) < self._limit:
+            worker = asyncio.get_running_loop().create_task(self._work())
+            self._workers[worker] = ""
+            worker.add_done_callback(self._worker_done)
+        elif len(queue) >= self._limit:
+            self._room.clear()
+            while len(queue) >= self._limit:
+                await self._room.wait()
 
-    async def _run_in_slot(
-        self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage], slots: asyncio.Semaphore
-    ) -> None:
+    async def _work(self) -> None:
+        queue = self._queue
+        workers = self._workers
+        room = self._room
+        me = asyncio.current_task()
+        assert me is not None
         try:
-            await self._run(chain, sender, msg)
+            while queue:
+                chain, sender, msg = queue.popleft()
+                if len(queue) < self._limit:
+                    room.set()
+                workers[me] = msg.kind
+                await self._run(chain, sender, msg)
+                workers[me] = ""
         finally:
-            slots.release()
+            # Leave at once, not in a done callback: a message queued from now
+            # on must find a free worker slot.
+            del workers[me]
+            if not workers and self._idle is not None:
+                self._idle.set()
 
     async def _run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
         if self._on_start:
@@ -118,22 +145,27 @@ class Dispatcher:
         if msg.metadata.is_sync and fail is not None:
             await fail(msg.kind, err)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        if not task.cancelled() and (exc := task.exception()) is not None:
+    def _worker_done(self, worker: asyncio.Task[None]) -> None:
+        if not worker.cancelled() and (exc := worker.exception()) is not None:
             self._report(exc)
-        if not self._tasks and self._idle is not None:
-            self._idle.set()
 
     async def drain(self, timeout: float | None, when: str) -> None:
-        """Wait for running handlers; cancel and report those left after `timeout`."""
-        if self._tasks:
+        """Wait for queued and running handlers; cancel and report those left after `timeout`."""
+        if self._workers:
             self._idle = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._idle.wait()
-        for task, kind in list(self._tasks.items()):
-            task.cancel()
+        unfinished = [kind for kind in self._workers.values() if kind]
+        unfinished += [msg.kind for _, _, msg in self._queue]
+        self._queue.clear()
+        workers = list(self._workers)
+        for worker in workers:
+            worker.cancel()
+        self._room.set()
+        if workers:  # let them unwind; a handler that ignores cancellation gets a second
+            await asyncio.wait(workers, timeout=1.0)
+        for kind in unfinished:
             cancelled = asyncio.CancelledError(f"handler still running at {when} after {timeout}s, cancelled")
             err = HandlerError(kind, cancelled)
             err.__cause__ = cancelled

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
+from websockets.protocol import OPEN
 
 __all__ = ["CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "Link", "LinkClosed", "WebSocketLink"]
 
@@ -53,6 +54,14 @@ class Link(Protocol):
 
     async def send(self, data: bytes) -> None:
         """Send one binary message; raises :class:`LinkClosed` once closed."""
+        ...
+
+    def send_now(self, data: bytes) -> bool:
+        """Write one binary message at once if the socket takes it without waiting.
+
+        False when it would have to wait (or the link is closing): then use
+        :meth:`send`. Messages written either way leave in call order.
+        """
         ...
 
     async def ping(self) -> Awaitable[float]:
@@ -97,6 +106,19 @@ class WebSocketLink:
             await self._ws.send(data)
         except ConnectionClosed as exc:
             raise _closed(exc) from None
+
+    def send_now(self, data: bytes) -> bool:
+        # What websockets.broadcast() does, minus writing into a full buffer:
+        # one frame straight into the protocol and the transport.
+        ws = self._ws
+        if ws.paused or ws.send_in_progress is not None or ws.protocol.state is not OPEN:
+            return False
+        try:
+            ws.protocol.send_binary(data)
+            ws.send_data()
+        except Exception:  # a broken transport: the next send() reports it
+            return False
+        return True
 
     async def ping(self) -> Awaitable[float]:
         try:

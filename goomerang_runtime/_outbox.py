@@ -31,19 +31,23 @@ class QueueFullTimeout(Exception):
 
 
 class Outbox:
-    """Bounded FIFO of encoded frames written to a link by one task."""
+    """Bounded FIFO of encoded frames written to a link in order.
 
-    __slots__ = ("_closed", "_empty", "_items", "_limit", "_link", "_space", "_task", "_wakeup")
+    A frame that finds the queue empty and the socket ready is written at
+    once, without a task switch; otherwise it waits in the queue for the
+    writer task, which exists only while the queue is not empty.
+    """
+
+    __slots__ = ("_closed", "_empty", "_items", "_limit", "_link", "_space", "_writer")
 
     def __init__(self, link: Link, limit: int) -> None:
         self._link = link
         self._limit = limit
         self._items: deque[bytes] = deque()
-        self._wakeup: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._space: asyncio.Future[None] | None = None
         self._empty: asyncio.Future[None] | None = None
         self._closed: ConnectionLostError | None = None
-        self._task = asyncio.get_running_loop().create_task(self._run())
 
     def __len__(self) -> int:
         return len(self._items)
@@ -53,25 +57,26 @@ class Outbox:
         """Whether the outbox accepts no more frames."""
         return self._closed is not None
 
+    @property
+    def error(self) -> ConnectionLostError | None:
+        """Why the outbox was closed, or None while it is open."""
+        return self._closed
+
     def offer(self, data: bytes) -> bool:
-        """Queue one frame if there is room now; False when full or closed."""
-        if self._closed is not None or len(self._items) >= self._limit:
+        """Send or queue one frame if that needs no waiting; False when full or closed."""
+        if self._closed is not None:
+            return False
+        if self._writer is None and self._link.send_now(data):
+            return True
+        if len(self._items) >= self._limit:
             return False
         self._push(data)
         return True
 
     def _push(self, data: bytes) -> None:
         self._items.append(data)
-        wakeup = self._wakeup
-        if wakeup is not None:
-            self._wakeup = None
-            if not wakeup.done():
-                wakeup.set_result(None)
-
-    @property
-    def error(self) -> ConnectionLostError | None:
-        """Why the outbox was closed, or None while it is open."""
-        return self._closed
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._run())
 
     async def wait_room(self, timeout: float | None = None) -> None:
         """Return once a frame fits; raises like :meth:`put` without queueing anything."""
@@ -81,15 +86,16 @@ class Outbox:
             await self._wait_for_room(timeout)
 
     async def put(self, data: bytes, timeout: float | None = None) -> None:
-        """Queue one frame, waiting up to `timeout` seconds for room.
+        """Send or queue one frame, waiting up to `timeout` seconds for room.
 
         Raises :class:`QueueFullTimeout` when no room came in time and
         :class:`ConnectionLostError` once the link is closed.
         """
+        if self.offer(data):
+            return
         if self._closed is not None:
             raise self._closed
-        if len(self._items) >= self._limit:
-            await self._wait_for_room(timeout)
+        await self._wait_for_room(timeout)
         self._push(data)
 
     async def _wait_for_room(self, timeout: float | None) -> None:
@@ -108,7 +114,7 @@ class Outbox:
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued frame was written; False on timeout or close."""
-        if not self._items or self._closed is not None:
+        if self._writer is None or self._closed is not None:
             return not self._items
         if self._empty is None or self._empty.done():
             self._empty = asyncio.get_running_loop().create_future()
@@ -125,29 +131,28 @@ class Outbox:
             self._closed = reason
         dropped = len(self._items)
         self._items.clear()
-        for fut in (self._space, self._empty, self._wakeup):
+        for fut in (self._space, self._empty):
             if fut is not None and not fut.done():
                 fut.set_result(None)
-        if asyncio.current_task() is not self._task:
-            self._task.cancel()
+        writer = self._writer
+        if writer is not None and asyncio.current_task() is not writer:
+            writer.cancel()
         return dropped
 
     async def _run(self) -> None:
         items = self._items
         link = self._link
-        loop = asyncio.get_running_loop()
         try:
-            while True:
-                while items:
-                    data = items.popleft()
-                    space = self._space
-                    if space is not None and not space.done():
-                        space.set_result(None)
-                    await link.send(data)
-                empty = self._empty
-                if empty is not None and not empty.done():
-                    empty.set_result(None)
-                self._wakeup = wakeup = loop.create_future()
-                await wakeup
+            while items:
+                data = items.popleft()
+                space = self._space
+                if space is not None and not space.done():
+                    space.set_result(None)
+                await link.send(data)
+            empty = self._empty
+            if empty is not None and not empty.done():
+                empty.set_result(None)
         except LinkClosed as exc:
             self.close(ConnectionLostError(f"write failed: {exc}", exc.code))
+        finally:
+            self._writer = None

@@ -70,6 +70,12 @@ class MemoryLink:
             raise LinkClosed(self._closed.code if self._closed else None, False, "in-memory link closed")
         self._peer._inbox.put_nowait(data)
 
+    def send_now(self, data: bytes) -> bool:
+        if self._closed is not None or self._peer is None or self._peer._closed is not None:
+            return False
+        self._peer._inbox.put_nowait(data)
+        return True
+
     async def ping(self) -> Awaitable[float]:
         if self._closed is not None:
             raise LinkClosed(self._closed.code, self._closed.clean, "in-memory link closed")

@@ -51,6 +51,9 @@ class GatedLink:
         self.sent.append(data)
         self._progress.set()
 
+    def send_now(self, data: bytes) -> bool:
+        return False  # every frame waits for the gate
+
     async def ping(self) -> Awaitable[float]:
         raise NotImplementedError
 
