@@ -116,9 +116,7 @@ def decode_frame(data: bytes) -> Frame:
 
 
 def _creation_ns(frame: Frame) -> int:
-    if not frame.HasField("creation"):
-        return 0
-    creation = frame.creation
+    creation = frame.creation  # an absent timestamp reads as zeros: 0, "unknown"
     return creation.seconds * _NS + creation.nanos
 
 

@@ -43,13 +43,25 @@ class Dispatcher:
 
     With `max_concurrency` <= 1 the chain runs inline, so the read loop
     handles one message at a time, in order. Otherwise messages wait in a
-    queue served by at most `max_concurrency` worker tasks: a worker handles
-    queued messages one after another and ends when the queue is empty, so
-    a busy peer pays no task per message and an idle one holds no task. The
-    caller (a read loop) waits while the queue is full, which is backpressure.
+    queue served by a pool of at most `max_concurrency` worker tasks, started
+    as the load needs them and kept until :meth:`drain`: no task per message.
+    The caller (a read loop) waits while the queue is full, which is
+    backpressure.
     """
 
-    __slots__ = ("_chains", "_idle", "_limit", "_on_end", "_on_start", "_queue", "_report", "_room", "_workers")
+    __slots__ = (
+        "_chains",
+        "_idle",
+        "_limit",
+        "_on_end",
+        "_on_start",
+        "_queue",
+        "_queue_limit",
+        "_report",
+        "_resting",
+        "_room",
+        "_workers",
+    )
 
     def __init__(
         self,
@@ -65,7 +77,9 @@ class Dispatcher:
         self._on_end = on_worker_end
         self._report = report
         self._queue: deque[_Job] = deque()
+        self._queue_limit = max_concurrency * 4
         self._workers: dict[asyncio.Task[None], str] = {}
+        self._resting: list[asyncio.Future[None]] = []
         self._room = asyncio.Event()
         self._room.set()
         self._idle: asyncio.Event | None = None
@@ -95,35 +109,43 @@ class Dispatcher:
             return
         queue = self._queue
         queue.append((chain, sender, msg))
-        if len(self._workers) < self._limit:
+        if self._resting:
+            resting = self._resting.pop()
+            if not resting.done():
+                resting.set_result(None)
+        elif len(self._workers) < self._limit:
             worker = asyncio.get_running_loop().create_task(self._work())
             self._workers[worker] = ""
             worker.add_done_callback(self._worker_done)
-        elif len(queue) >= self._limit:
+        if len(queue) >= self._queue_limit:
             self._room.clear()
-            while len(queue) >= self._limit:
+            while len(queue) >= self._queue_limit:
                 await self._room.wait()
 
     async def _work(self) -> None:
         queue = self._queue
         workers = self._workers
         room = self._room
+        resting = self._resting
+        loop = asyncio.get_running_loop()
         me = asyncio.current_task()
         assert me is not None
         try:
-            while queue:
-                chain, sender, msg = queue.popleft()
-                if len(queue) < self._limit:
-                    room.set()
-                workers[me] = msg.kind
-                await self._run(chain, sender, msg)
-                workers[me] = ""
+            while True:
+                while queue:
+                    chain, sender, msg = queue.popleft()
+                    if len(queue) < self._queue_limit:
+                        room.set()
+                    workers[me] = msg.kind
+                    await self._run(chain, sender, msg)
+                    workers[me] = ""
+                if self._idle is not None and not any(workers.values()):
+                    self._idle.set()
+                wake = loop.create_future()
+                resting.append(wake)
+                await wake
         finally:
-            # Leave at once, not in a done callback: a message queued from now
-            # on must find a free worker slot.
             del workers[me]
-            if not workers and self._idle is not None:
-                self._idle.set()
 
     async def _run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
         if self._on_start:
@@ -150,8 +172,11 @@ class Dispatcher:
             self._report(exc)
 
     async def drain(self, timeout: float | None, when: str) -> None:
-        """Wait for queued and running handlers; cancel and report those left after `timeout`."""
-        if self._workers:
+        """Wait for queued and running handlers; cancel and report those left after `timeout`.
+
+        The workers end too.
+        """
+        if self._queue or any(self._workers.values()):
             self._idle = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -162,6 +187,7 @@ class Dispatcher:
         workers = list(self._workers)
         for worker in workers:
             worker.cancel()
+        self._resting.clear()
         self._room.set()
         if workers:  # let them unwind; a handler that ignores cancellation gets a second
             await asyncio.wait(workers, timeout=1.0)

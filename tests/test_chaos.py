@@ -169,7 +169,8 @@ async def test_thousand_clients_come_and_go_and_nothing_leaks() -> None:
         assert ws_server is not None
         if ws_server.handler_tasks:
             await asyncio.wait_for(asyncio.wait(set(ws_server.handler_tasks)), WAIT)
-        assert len(asyncio.all_tasks()) == baseline
+        # Left: at most the handler pool's idle workers (max_concurrency), nothing per client.
+        assert len(asyncio.all_tasks()) <= baseline + server.config.max_concurrency
         assert server._dispatcher is not None
         assert server._dispatcher.in_flight == 0
 
