@@ -38,6 +38,18 @@ def _release(sender: Sender, msg: Message[ProtoMessage]) -> None:
 _Job = tuple[Handler[Any], Sender, Message[ProtoMessage]]
 
 
+class _Probe:
+    """Tells whether the event loop ran while a handler was awaited (it yielded)."""
+
+    __slots__ = ("yielded",)
+
+    def __init__(self) -> None:
+        self.yielded = False
+
+    def fire(self) -> None:
+        self.yielded = True
+
+
 class Dispatcher:
     """Looks up the chain for a message's kind and runs it.
 
@@ -47,9 +59,16 @@ class Dispatcher:
     as the load needs them and kept until :meth:`drain`: no task per message.
     The caller (a read loop) waits while the queue is full, which is
     backpressure.
+
+    A kind whose handler last finished without ever yielding to the event
+    loop is run at once by the caller instead, when a slot is free and
+    nothing is queued: it would not have run concurrently anyway, and this
+    saves the hand-over to a worker. If it does yield, it still counts
+    against `max_concurrency` and its kind goes back to the workers.
     """
 
     __slots__ = (
+        "_busy",
         "_chains",
         "_idle",
         "_limit",
@@ -57,9 +76,11 @@ class Dispatcher:
         "_on_start",
         "_queue",
         "_queue_limit",
+        "_quick",
         "_report",
         "_resting",
         "_room",
+        "_stopping",
         "_workers",
     )
 
@@ -80,14 +101,17 @@ class Dispatcher:
         self._queue_limit = max_concurrency * 4
         self._workers: dict[asyncio.Task[None], str] = {}
         self._resting: list[asyncio.Future[None]] = []
+        self._busy = 0
+        self._quick: set[str] = set()
+        self._stopping = ""
         self._room = asyncio.Event()
         self._room.set()
         self._idle: asyncio.Event | None = None
 
     @property
     def in_flight(self) -> int:
-        """Messages queued or being handled by workers (concurrent mode only)."""
-        return len(self._queue) + sum(1 for kind in self._workers.values() if kind)
+        """Messages queued or being handled (concurrent mode only)."""
+        return len(self._queue) + self._busy
 
     def handles(self, kind: str) -> bool:
         """Whether a handler is registered for `kind`."""
@@ -108,6 +132,20 @@ class Dispatcher:
             await self._run(chain, sender, msg)
             return
         queue = self._queue
+        kind = msg.kind
+        if kind in self._quick and not queue and self._busy < self._limit:
+            self._busy += 1
+            probe = _Probe()
+            handle = asyncio.get_running_loop().call_soon(probe.fire)
+            try:
+                await self._run(chain, sender, msg)
+            finally:
+                handle.cancel()
+                self._busy -= 1
+                if probe.yielded:
+                    self._quick.discard(kind)
+                self._check_idle()
+            return
         queue.append((chain, sender, msg))
         if self._resting:
             resting = self._resting.pop()
@@ -134,13 +172,23 @@ class Dispatcher:
             while True:
                 while queue:
                     chain, sender, msg = queue.popleft()
-                    if len(queue) < self._queue_limit:
+                    if not room.is_set() and len(queue) < self._queue_limit:
                         room.set()
-                    workers[me] = msg.kind
-                    await self._run(chain, sender, msg)
+                    kind = workers[me] = msg.kind
+                    self._busy += 1
+                    probe = _Probe()
+                    handle = loop.call_soon(probe.fire)
+                    try:
+                        await self._run(chain, sender, msg)
+                    finally:
+                        handle.cancel()
+                        self._busy -= 1
+                    if probe.yielded:
+                        self._quick.discard(kind)
+                    else:
+                        self._quick.add(kind)
                     workers[me] = ""
-                if self._idle is not None and not any(workers.values()):
-                    self._idle.set()
+                self._check_idle()
                 wake = loop.create_future()
                 resting.append(wake)
                 await wake
@@ -152,6 +200,13 @@ class Dispatcher:
             self._on_start()
         try:
             await chain(sender, msg)
+        except asyncio.CancelledError:
+            # Cancelled mid-way (a shutdown or close that timed out): never silently.
+            cancelled = asyncio.CancelledError(f"handler cancelled while running ({self._stopping or 'cancelled'})")
+            err = HandlerError(msg.kind, cancelled)
+            err.__cause__ = cancelled
+            self._report(err)
+            raise
         except Exception as exc:
             err = HandlerError(msg.kind, exc)
             err.__cause__ = exc
@@ -167,6 +222,11 @@ class Dispatcher:
         if msg.metadata.is_sync and fail is not None:
             await fail(msg.kind, err)
 
+    def _check_idle(self) -> None:
+        idle = self._idle
+        if idle is not None and not self._busy and not self._queue:
+            idle.set()
+
     def _worker_done(self, worker: asyncio.Task[None]) -> None:
         if not worker.cancelled() and (exc := worker.exception()) is not None:
             self._report(exc)
@@ -176,23 +236,23 @@ class Dispatcher:
 
         The workers end too.
         """
-        if self._queue or any(self._workers.values()):
+        if self._queue or self._busy:
             self._idle = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._idle.wait()
-        unfinished = [kind for kind in self._workers.values() if kind]
-        unfinished += [msg.kind for _, _, msg in self._queue]
+        self._stopping = f"at {when}, still running after {timeout}s"
+        never_started = [msg.kind for _, _, msg in self._queue]
         self._queue.clear()
         workers = list(self._workers)
         for worker in workers:
-            worker.cancel()
+            worker.cancel()  # a busy worker's handler reports its own cancellation
         self._resting.clear()
         self._room.set()
         if workers:  # let them unwind; a handler that ignores cancellation gets a second
             await asyncio.wait(workers, timeout=1.0)
-        for kind in unfinished:
-            cancelled = asyncio.CancelledError(f"handler still running at {when} after {timeout}s, cancelled")
+        for kind in never_started:
+            cancelled = asyncio.CancelledError(f"handler never started: queued at {when} after {timeout}s")
             err = HandlerError(kind, cancelled)
             err.__cause__ = cancelled
             self._report(err)

@@ -9,9 +9,8 @@ import itertools
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Self, TypeVar, Unpack
+from typing import NamedTuple, Self, TypeVar, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
@@ -72,9 +71,8 @@ __all__ = ["BroadcastResult", "Server"]
 Fn = TypeVar("Fn", bound=Callable[..., object])
 
 
-@dataclass(frozen=True, slots=True)
-class BroadcastResult:
-    """What a broadcast did for one client."""
+class BroadcastResult(NamedTuple):
+    """What a broadcast did for one client (a named tuple: cheap to make per client)."""
 
     peer: PeerInfo
     size: int

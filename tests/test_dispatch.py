@@ -74,3 +74,32 @@ async def test_drain_cancels_and_reports_running_and_queued_messages() -> None:
     assert len(reported) == 3  # two running, one still queued
     assert all(e.kind == "goomerang.example.MessageV1" for e in reported)
     assert d.in_flight == 0
+
+
+async def test_a_handler_that_never_yields_runs_at_once_then_back_to_workers_when_it_does() -> None:
+    errors = Collector()
+    d = dispatcher(4, errors)
+    handled: list[int] = []
+    done = Counter()
+    yield_now = False
+
+    async def handler(sender: Sender, msg: Message[ProtoMessage]) -> None:
+        if yield_now:
+            await asyncio.sleep(0)
+        handled.append(len(handled))
+        done.hit()
+
+    msg = Message(MessageV1())
+    await d.run(handler, NullSender(), msg)  # first time: through a worker
+    assert handled == []
+    await done.wait_for(1)
+    assert handled == [0]
+    await d.run(handler, NullSender(), msg)  # it never yielded: run by the caller at once
+    assert handled == [0, 1]
+    yield_now = True
+    await d.run(handler, NullSender(), msg)  # it yields now: the caller waited this once...
+    assert handled == [0, 1, 2]
+    await d.run(handler, NullSender(), msg)  # ...and the kind is back with the workers
+    assert handled == [0, 1, 2]
+    await done.wait_for(4)
+    assert errors.items == []
