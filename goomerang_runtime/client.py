@@ -69,6 +69,18 @@ TopicFn = TypeVar("TopicFn", bound=Callable[[str], object])
 PublishFn = TypeVar("PublishFn", bound=Callable[[str, str], object])
 
 
+_ACCEPTED: dict[type[ProtoMessage] | tuple[type[ProtoMessage], ...], dict[str, type[ProtoMessage]]] = {}
+
+
+def _accepted(expect: type[ProtoMessage] | tuple[type[ProtoMessage], ...]) -> dict[str, type[ProtoMessage]]:
+    """Kind -> class of the replies a send_sync accepts (cached: stubs pass the same tuple each call)."""
+    found = _ACCEPTED.get(expect)
+    if found is None:
+        classes = expect if isinstance(expect, tuple) else (expect,)
+        found = _ACCEPTED[expect] = {kind_of(cls): cls for cls in classes}
+    return found
+
+
 class _Pending:
     """A send_sync call waiting for its reply, and the reply classes it accepts."""
 
@@ -504,12 +516,7 @@ class Client(PeerBase[ClientConfig]):
         request_id = new_request_id()
         data, size = encode_message(m, uuid=request_id, is_sync=True)
         fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
-        if expect is None:
-            accepted = None
-        elif isinstance(expect, tuple):
-            accepted = {kind_of(cls): cls for cls in expect}
-        else:
-            accepted = {kind_of(expect): expect}
+        accepted = None if expect is None else _accepted(expect)
         self._pending[request_id] = _Pending(m.kind, fut, accepted)
         try:
             await outbox.put(data)

@@ -33,7 +33,7 @@ def _message(msg: P | Message[P], headers: Mapping[str, str] | None) -> Message[
     return Message(msg, headers)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServerContext:
     """What a server-side service method gets besides its request."""
 
@@ -62,7 +62,7 @@ class ServerContext:
         return self.sender.peer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClientContext:
     """What a client-side service method gets besides the pushed message."""
 
