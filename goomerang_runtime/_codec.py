@@ -86,15 +86,11 @@ def encode_frame(
     is_sync: bool = False,
     creation_ns: int | None = None,
 ) -> bytes:
-    """Serialize one Frame. Plain frames leave uuid and is_sync unset."""
-    frame = Frame(kind=kind, payloadSize=len(payload), payload=payload)
-    if uuid:
-        frame.uuid = uuid
-    if is_sync:
-        frame.is_sync = True
+    """Serialize one Frame. Plain frames leave uuid and is_sync unset (zero values are not written)."""
+    seconds, nanos = divmod(time.time_ns() if creation_ns is None else creation_ns, _NS)
+    frame = Frame(kind=kind, payloadSize=len(payload), payload=payload, uuid=uuid, is_sync=is_sync)
     if headers:
         frame.headers.update(headers)
-    seconds, nanos = divmod(time.time_ns() if creation_ns is None else creation_ns, _NS)
     creation = frame.creation
     creation.seconds = seconds
     creation.nanos = nanos

@@ -235,12 +235,13 @@ class ConnectionSender:
 
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Send `msg` to the client; returns the payload size."""
-        started = time.perf_counter()
+        on_send = self._conn.on_send  # a Hook is false while nobody listens: no clock reads then
+        started = time.perf_counter() if on_send else 0.0
         m = as_message(msg)
         data, size = encode_message(m)
         await self._conn.send_frame(data)
-        if self._conn.on_send is not None:
-            self._conn.on_send(m.kind, size, time.perf_counter() - started)
+        if on_send:
+            on_send(m.kind, size, time.perf_counter() - started)
         return size
 
 
@@ -273,7 +274,8 @@ class ReplySender:
 
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Reply (first call) or send a plain frame (later calls)."""
-        started = time.perf_counter()
+        on_send = self._conn.on_send
+        started = time.perf_counter() if on_send else 0.0
         m = as_message(msg)
         if self.replied:
             data, size = encode_message(m)
@@ -281,8 +283,8 @@ class ReplySender:
             self.replied = True
             data, size = encode_message(m, uuid=self._uuid, is_sync=True)
         await self._conn.send_frame(data)
-        if self._conn.on_send is not None:
-            self._conn.on_send(m.kind, size, time.perf_counter() - started)
+        if on_send:
+            on_send(m.kind, size, time.perf_counter() - started)
         return size
 
     async def fail(self, request_kind: str, error: BaseException) -> None:

@@ -81,6 +81,11 @@ def _accepted(expect: type[ProtoMessage] | tuple[type[ProtoMessage], ...]) -> di
     return found
 
 
+def _expire(fut: asyncio.Future[Message[ProtoMessage]], kind: str, timeout: float) -> None:
+    if not fut.done():
+        fut.set_exception(SyncTimeoutError(kind, timeout))
+
+
 class _Pending:
     """A send_sync call waiting for its reply, and the reply classes it accepts."""
 
@@ -464,11 +469,13 @@ class Client(PeerBase[ClientConfig]):
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Fire and forget: send `msg` to the server; returns the payload size."""
         outbox = self._running_outbox("send")
-        started = time.perf_counter()
+        hook = self._send_hook  # false while nobody listens: no clock reads then
+        started = time.perf_counter() if hook else 0.0
         m = as_message(msg)
         data, size = encode_message(m)
         await outbox.put(data)
-        self._send_hook(m.kind, size, time.perf_counter() - started)
+        if hook:
+            hook(m.kind, size, time.perf_counter() - started)
         return size
 
     @overload
@@ -518,21 +525,23 @@ class Client(PeerBase[ClientConfig]):
         fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
         accepted = None if expect is None else _accepted(expect)
         self._pending[request_id] = _Pending(m.kind, fut, accepted)
+        # A timer on the future, not asyncio.timeout(): no task cancellation per call.
+        timer = None if timeout is None else fut.get_loop().call_later(timeout, _expire, fut, m.kind, timeout)
         try:
             await outbox.put(data)
-            self._send_hook(m.kind, size, time.perf_counter() - started)
-            async with asyncio.timeout(timeout):
-                reply = await fut
-        except TimeoutError:
-            timed_out = SyncTimeoutError(m.kind, timeout or 0.0)
-            self._sync_hook(m.kind, time.perf_counter() - started, timed_out)
-            raise timed_out from None
+            if self._send_hook:
+                self._send_hook(m.kind, size, time.perf_counter() - started)
+            reply = await fut
         except GoomerangError as exc:
-            self._sync_hook(m.kind, time.perf_counter() - started, exc)
+            if self._sync_hook:
+                self._sync_hook(m.kind, time.perf_counter() - started, exc)
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             self._pending.pop(request_id, None)
-        self._sync_hook(m.kind, time.perf_counter() - started, None)
+        if self._sync_hook:
+            self._sync_hook(m.kind, time.perf_counter() - started, None)
         return reply
 
     # Broadcast and pub/sub commands (the server does the fan-out).
