@@ -26,10 +26,9 @@ P = TypeVar("P", bound=ProtoMessage)
 
 
 def _message(msg: P | Message[P], headers: Mapping[str, str] | None) -> Message[P]:
+    """`msg` as a message with `headers` added (a new one: the caller's is left alone)."""
     if isinstance(msg, Message):
-        if headers:
-            msg.headers.update(headers)
-        return msg
+        return Message(msg.payload, {**msg.headers, **headers}) if headers else msg
     return Message(msg, headers)
 
 
