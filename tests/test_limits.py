@@ -141,3 +141,16 @@ async def test_server_heartbeat_drops_a_client_that_never_answers_pings() -> Non
         assert server.peers == []
         await still_served(server)  # a client that answers pings stays
         deaf.transport.abort()
+
+
+async def test_handshake_timeout_drops_a_client_that_never_finishes_its_handshake() -> None:
+    server = Server(handshake_timeout=0.2)
+    echo(server)
+    async with server:
+        host, port = server.addr.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), WAIT) == b""  # the server hung up
+        writer.close()
+        await still_served(server)
