@@ -14,6 +14,8 @@ from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from websockets.protocol import OPEN
 
+from ._fastrecv import Inbox
+
 __all__ = ["CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "Link", "LinkClosed", "WebSocketLink"]
 
 CLOSE_NORMAL = 1000
@@ -96,6 +98,15 @@ class WebSocketLink:
         self.remote_address = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
 
     async def recv(self) -> bytes | str:
+        inbox: Inbox | None = getattr(self._ws, "inbox", None)
+        if inbox is not None:
+            while not inbox.diverted and self._ws.protocol.state is OPEN:
+                if inbox.frames:
+                    return inbox.pop()
+                inbox.waiter = waiter = asyncio.get_running_loop().create_future()
+                await waiter
+            if inbox.frames:  # what came before the connection closed, or before a fragment
+                return inbox.pop()
         try:
             return await self._ws.recv()
         except ConnectionClosed as exc:

@@ -27,6 +27,7 @@ from ._codec import (
 )
 from ._connection import ERROR_REPLY_KIND, as_message
 from ._dispatch import Dispatcher
+from ._fastrecv import InboxClientConnection
 from ._heartbeat import keep_alive
 from ._link import CLOSE_NORMAL, Link, LinkClosed, WebSocketLink
 from ._outbox import Outbox, frames_text
@@ -221,6 +222,7 @@ class Client(PeerBase[ClientConfig]):
                     compression="deflate" if config.compression else None,
                     additional_headers=config.headers or None,
                     user_agent_header=None,
+                    create_connection=InboxClientConnection,
                 )
         except TimeoutError:
             raise ConnectError(self.url, f"timed out after {timeout}s") from None

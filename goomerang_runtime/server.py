@@ -34,6 +34,7 @@ from ._codec import (
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
+from ._fastrecv import InboxServerConnection
 from ._heartbeat import keep_alive
 from ._limits import TokenBucket
 from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
@@ -244,6 +245,7 @@ class Server(PeerBase[ServerConfig]):
             close_timeout=config.close_wait,
             max_size=config.max_message_size,
             server_header=None,
+            create_connection=InboxServerConnection,
         )
         try:
             await self._pubsub.start()

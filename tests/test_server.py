@@ -593,3 +593,51 @@ async def test_every_message_accepted_before_shutdown_is_handled_before_it_retur
     await asyncio.wait_for(shutdown, WAIT)
     assert sorted(handled) == list(range(50))
     await asyncio.wait_for(client.wait_closed(), WAIT)
+
+
+async def test_fragmented_and_text_messages_keep_their_place_in_the_order() -> None:
+    server = Server(max_concurrency=1)
+    seen: list[str] = []
+    done = Counter()
+    errors = Collector()
+    server.on_error(errors)
+
+    async def record(sender: Sender, msg: Message[MessageV1]) -> None:
+        seen.append(msg.payload.message)
+        done.hit()
+
+    server.handle(MessageV1, record)
+
+    def frame(text: str) -> bytes:
+        return encode_message(Message(MessageV1(message=text)))[0]
+
+    async with server, ws_connect(server.url) as ws:
+        await ws.send(frame("1"))
+        big = frame("2" * 50_000)
+        await ws.send([big[:1000], big[1000:30_000], big[30_000:]])  # one message in three fragments
+        await ws.send(frame("3"))
+        await ws.send("text in the middle")
+        await ws.send(frame("4"))
+        await done.wait_for(4)
+        assert seen == ["1", "2" * 50_000, "3", "4"]
+        await errors.wait_for(TextFrameError)
+
+
+async def test_a_burst_behind_a_blocked_handler_is_read_in_order_once_it_frees() -> None:
+    server = Server(max_concurrency=1)
+    gate = asyncio.Event()
+    seen: list[int] = []
+    done = Counter()
+
+    async def gated(sender: Sender, msg: Message[MessageV1]) -> None:
+        await gate.wait()
+        seen.append(int(msg.payload.message))
+        done.hit()
+
+    server.handle(MessageV1, gated)
+    async with server, Client(server=server.addr) as client:
+        for n in range(2000):  # far more than the server buffers before it stops reading
+            await client.send(MessageV1(message=str(n)))
+        gate.set()
+        await done.wait_for(2000)
+    assert seen == list(range(2000))
