@@ -124,8 +124,9 @@ def decode_message(frame: Frame, registry: MessageRegistry) -> Message[ProtoMess
 
 def decode_message_as(frame: Frame, payload: ProtoMessage, size: int) -> Message[ProtoMessage]:
     """Wrap an already parsed payload (of `size` bytes) with the frame's headers and metadata."""
-    if frame.headers:  # a map's dict() is costly even when empty
-        headers = dict(frame.headers)
+    entries = frame.headers
+    if entries:  # dict() of a protobuf map is costly, even an empty one; a comprehension is not
+        headers = {key: entries[key] for key in entries}
         topic = headers.pop(TOPIC_HEADER, "")
     else:
         headers = {}
@@ -145,7 +146,7 @@ def prefix_headers(headers: Mapping[str, str]) -> dict[str, str]:
 def unprefix_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The wrapped message's headers: only prefixed ones, prefix stripped."""
     cut = len(HEADER_PREFIX)
-    return {key[cut:]: value for key, value in headers.items() if key.startswith(HEADER_PREFIX)}
+    return {key[cut:]: headers[key] for key in headers if key.startswith(HEADER_PREFIX)}
 
 
 def topic_headers(headers: Mapping[str, str], topic: str) -> dict[str, str]:

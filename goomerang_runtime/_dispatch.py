@@ -38,6 +38,12 @@ def _release(sender: Sender, msg: Message[ProtoMessage]) -> None:
 _Job = tuple[Handler[Any], Sender, Message[ProtoMessage]]
 
 
+# A kind runs in the caller once its handler finished without yielding; it is
+# re-checked on each of its first _CONFIRM such runs, then every _RECHECK-th.
+_CONFIRM = 16
+_RECHECK = 32
+
+
 class _Probe:
     """Tells whether the event loop ran while a handler was awaited (it yielded)."""
 
@@ -63,8 +69,9 @@ class Dispatcher:
     A kind whose handler last finished without ever yielding to the event
     loop is run at once by the caller instead, when a slot is free and
     nothing is queued: it would not have run concurrently anyway, and this
-    saves the hand-over to a worker. If it does yield, it still counts
-    against `max_concurrency` and its kind goes back to the workers.
+    saves the hand-over to a worker. Whether it yields is checked on its
+    first runs, then on a sample; once it does, it still counts against
+    `max_concurrency` and its kind goes back to the workers.
     """
 
     __slots__ = (
@@ -102,7 +109,7 @@ class Dispatcher:
         self._workers: dict[asyncio.Task[None], str] = {}
         self._resting: list[asyncio.Future[None]] = []
         self._busy = 0
-        self._quick: set[str] = set()
+        self._quick: dict[str, int] = {}
         self._stopping = ""
         self._room = asyncio.Event()
         self._room.set()
@@ -132,19 +139,28 @@ class Dispatcher:
             await self._run(chain, sender, msg)
             return
         queue = self._queue
-        kind = msg.kind
-        if kind in self._quick and not queue and self._busy < self._limit:
+        kind = msg.metadata.kind
+        runs = self._quick.get(kind)
+        if runs is not None and not queue and self._busy < self._limit:
             self._busy += 1
-            probe = _Probe()
-            handle = asyncio.get_running_loop().call_soon(probe.fire)
-            try:
-                await self._run(chain, sender, msg)
-            finally:
-                handle.cancel()
-                self._busy -= 1
-                if probe.yielded:
-                    self._quick.discard(kind)
-                self._check_idle()
+            self._quick[kind] = runs + 1
+            if runs < _CONFIRM or not runs % _RECHECK:
+                probe = _Probe()
+                handle = asyncio.get_running_loop().call_soon(probe.fire)
+                try:
+                    await self._run(chain, sender, msg)
+                finally:
+                    handle.cancel()
+                    self._busy -= 1
+                    if probe.yielded:
+                        self._quick.pop(kind, None)
+                    self._check_idle()
+            else:
+                try:
+                    await self._run(chain, sender, msg)
+                finally:
+                    self._busy -= 1
+                    self._check_idle()
             return
         queue.append((chain, sender, msg))
         if self._resting:
@@ -184,9 +200,9 @@ class Dispatcher:
                         handle.cancel()
                         self._busy -= 1
                     if probe.yielded:
-                        self._quick.discard(kind)
+                        self._quick.pop(kind, None)
                     else:
-                        self._quick.add(kind)
+                        self._quick.setdefault(kind, 0)
                     workers[me] = ""
                 self._check_idle()
                 wake = loop.create_future()
@@ -212,7 +228,8 @@ class Dispatcher:
             err.__cause__ = exc
             await self._fail(sender, msg, err)
         finally:
-            _release(sender, msg)
+            if msg.metadata.is_sync:
+                _release(sender, msg)
             if self._on_end:
                 self._on_end()
 
