@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from .errors import HandlerError, NoHandlerError
@@ -124,14 +124,20 @@ class Dispatcher:
         """Whether a handler is registered for `kind`."""
         return kind in self._chains
 
-    async def dispatch(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
-        """Run (inline) or queue (concurrently) the chain for `msg`."""
-        chain = self._chains.get(msg.kind)
+    def dispatch(self, sender: Sender, msg: Message[ProtoMessage]) -> Awaitable[None]:
+        """Run (inline) or queue (concurrently) the chain for `msg`; await the result.
+
+        A plain function handing back the coroutine to await, so the hot path
+        has one coroutine frame less.
+        """
+        chain = self._chains.get(msg.metadata.kind)
         if chain is None:
-            await self._fail(sender, msg, NoHandlerError(msg.kind))
-            _release(sender, msg)
-            return
-        await self.run(chain, sender, msg)
+            return self._unhandled(sender, msg)
+        return self.run(chain, sender, msg)
+
+    async def _unhandled(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
+        await self._fail(sender, msg, NoHandlerError(msg.kind))
+        _release(sender, msg)
 
     async def run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
         """Run (inline) or queue (concurrently) `chain` for `msg`."""

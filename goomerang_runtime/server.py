@@ -19,6 +19,7 @@ from websockets.asyncio.server import serve
 from websockets.http11 import Request, Response
 
 from ._codec import (
+    COMMAND_KINDS,
     BroadcastCommand,
     Command,
     PublishCommand,
@@ -29,7 +30,6 @@ from ._codec import (
     decode_message,
     encode_frame,
     encode_message,
-    is_command,
     topic_headers,
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
@@ -453,7 +453,7 @@ class Server(PeerBase[ServerConfig]):
                 continue
             try:
                 frame = decode_frame(data)
-                if is_command(frame.kind):
+                if frame.kind in COMMAND_KINDS:
                     await self._run_command(conn, decode_command(frame))
                     continue
                 msg = decode_message(frame, registry)
@@ -465,7 +465,7 @@ class Server(PeerBase[ServerConfig]):
                 if frame.is_sync:
                     await ReplySender(conn, frame.uuid).fail(frame.kind, exc)
                 continue
-            if not frame.is_sync:
+            if not msg.metadata.is_sync:
                 await dispatcher.dispatch(conn.sender, msg)
                 continue
             replier = ReplySender(conn, frame.uuid)
