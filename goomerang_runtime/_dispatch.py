@@ -72,6 +72,10 @@ class Dispatcher:
     saves the hand-over to a worker. Whether it yields is checked on its
     first runs, then on a sample; once it does, it still counts against
     `max_concurrency` and its kind goes back to the workers.
+
+    Handlers run one after another in the same task (a worker's or the read
+    loop's), so they share its context: a handler that sets a ContextVar
+    resets it before it returns.
     """
 
     __slots__ = (
