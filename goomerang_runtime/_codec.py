@@ -111,19 +111,19 @@ def decode_frame(data: bytes) -> Frame:
         raise FrameDecodeError(len(data), str(exc) or type(exc).__name__) from exc
 
 
-def _creation_ns(frame: Frame) -> int:
-    creation = frame.creation  # an absent timestamp reads as zeros: 0, "unknown"
-    return creation.seconds * _NS + creation.nanos
-
-
 def decode_message(frame: Frame, registry: MessageRegistry) -> Message[ProtoMessage]:
     """Turn a decoded frame into a message, parsing its payload by kind."""
+    kind = frame.kind
     data = frame.payload
-    return decode_message_as(frame, registry.decode(frame.kind, data), len(data))
+    return _wrap(frame, kind, registry.decode(kind, data), len(data))
 
 
 def decode_message_as(frame: Frame, payload: ProtoMessage, size: int) -> Message[ProtoMessage]:
     """Wrap an already parsed payload (of `size` bytes) with the frame's headers and metadata."""
+    return _wrap(frame, frame.kind, payload, size)
+
+
+def _wrap(frame: Frame, kind: str, payload: ProtoMessage, size: int) -> Message[ProtoMessage]:
     entries = frame.headers
     if entries:  # dict() of a protobuf map is costly, even an empty one; a comprehension is not
         headers = {key: entries[key] for key in entries}
@@ -131,8 +131,7 @@ def decode_message_as(frame: Frame, payload: ProtoMessage, size: int) -> Message
     else:
         headers = {}
         topic = ""
-    metadata = Metadata(frame.kind, frame.uuid, frame.is_sync, size, _creation_ns(frame), topic)
-    return Message._received(payload, headers, metadata)
+    return Message._received(payload, headers, Metadata._received(kind, frame.uuid, frame.is_sync, size, frame, topic))
 
 
 # Header prefixing for commands (PROTOCOL.md: Broadcast and Publish).

@@ -81,6 +81,7 @@ class Dispatcher:
     __slots__ = (
         "_busy",
         "_chains",
+        "_end_fns",
         "_idle",
         "_limit",
         "_on_end",
@@ -91,6 +92,7 @@ class Dispatcher:
         "_report",
         "_resting",
         "_room",
+        "_start_fns",
         "_stopping",
         "_workers",
     )
@@ -107,6 +109,8 @@ class Dispatcher:
         self._limit = max_concurrency
         self._on_start = on_worker_start
         self._on_end = on_worker_end
+        self._start_fns = on_worker_start.callables
+        self._end_fns = on_worker_end.callables
         self._report = report
         self._queue: deque[_Job] = deque()
         self._queue_limit = max_concurrency * 4
@@ -129,11 +133,7 @@ class Dispatcher:
         return kind in self._chains
 
     def dispatch(self, sender: Sender, msg: Message[ProtoMessage]) -> Awaitable[None]:
-        """Run (inline) or queue (concurrently) the chain for `msg`; await the result.
-
-        A plain function handing back the coroutine to await, so the hot path
-        has one coroutine frame less.
-        """
+        """Run (inline) or queue (concurrently) the chain for `msg`; await the result."""
         chain = self._chains.get(msg.metadata.kind)
         if chain is None:
             return self._unhandled(sender, msg)
@@ -143,36 +143,37 @@ class Dispatcher:
         await self._fail(sender, msg, NoHandlerError(msg.kind))
         _release(sender, msg)
 
-    async def run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
-        """Run (inline) or queue (concurrently) `chain` for `msg`."""
+    def run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> Awaitable[None]:
+        """Run (inline) or queue (concurrently) `chain` for `msg`; await the result.
+
+        Plain functions handing back the coroutine to await, so the hot path
+        has no coroutine frame between the read loop and the handler chain
+        but :meth:`_run`.
+        """
         if self._limit <= 1:
-            await self._run(chain, sender, msg)
-            return
-        queue = self._queue
+            return self._run(chain, sender, msg)
         kind = msg.metadata.kind
         runs = self._quick.get(kind)
-        if runs is not None and not queue and self._busy < self._limit:
-            self._busy += 1
+        if runs is not None and not self._queue and self._busy < self._limit:
             self._quick[kind] = runs + 1
             if runs < _CONFIRM or not runs % _RECHECK:
-                probe = _Probe()
-                handle = asyncio.get_running_loop().call_soon(probe.fire)
-                try:
-                    await self._run(chain, sender, msg)
-                finally:
-                    handle.cancel()
-                    self._busy -= 1
-                    if probe.yielded:
-                        self._quick.pop(kind, None)
-                    self._check_idle()
-            else:
-                try:
-                    await self._run(chain, sender, msg)
-                finally:
-                    self._busy -= 1
-                    self._check_idle()
-            return
-        queue.append((chain, sender, msg))
+                return self._run_probed(chain, sender, msg)
+            return self._run(chain, sender, msg)
+        return self._enqueue((chain, sender, msg))
+
+    async def _run_probed(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
+        probe = _Probe()
+        handle = asyncio.get_running_loop().call_soon(probe.fire)
+        try:
+            await self._run(chain, sender, msg)
+        finally:
+            handle.cancel()
+            if probe.yielded:
+                self._quick.pop(msg.metadata.kind, None)
+
+    async def _enqueue(self, job: _Job) -> None:
+        queue = self._queue
+        queue.append(job)
         if self._resting:
             resting = self._resting.pop()
             if not resting.done():
@@ -201,20 +202,17 @@ class Dispatcher:
                     if not room.is_set() and len(queue) < self._queue_limit:
                         room.set()
                     kind = workers[me] = msg.kind
-                    self._busy += 1
                     probe = _Probe()
                     handle = loop.call_soon(probe.fire)
                     try:
                         await self._run(chain, sender, msg)
                     finally:
                         handle.cancel()
-                        self._busy -= 1
                     if probe.yielded:
                         self._quick.pop(kind, None)
                     else:
                         self._quick.setdefault(kind, 0)
                     workers[me] = ""
-                self._check_idle()
                 wake = loop.create_future()
                 resting.append(wake)
                 await wake
@@ -222,7 +220,8 @@ class Dispatcher:
             del workers[me]
 
     async def _run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
-        if self._on_start:
+        self._busy += 1
+        if self._start_fns:
             self._on_start()
         try:
             await chain(sender, msg)
@@ -240,8 +239,11 @@ class Dispatcher:
         finally:
             if msg.metadata.is_sync:
                 _release(sender, msg)
-            if self._on_end:
+            if self._end_fns:
                 self._on_end()
+            self._busy -= 1
+            if self._idle is not None:
+                self._check_idle()
 
     async def _fail(self, sender: Sender, msg: Message[ProtoMessage], err: Exception) -> None:
         self._report(err)

@@ -54,6 +54,10 @@ class Link(Protocol):
         """Next whole message; raises :class:`LinkClosed` once closed."""
         ...
 
+    def recv_nowait(self) -> bytes | None:
+        """A message already received, without waiting; None: await :meth:`recv`."""
+        ...
+
     async def send(self, data: bytes) -> None:
         """Send one binary message; raises :class:`LinkClosed` once closed."""
         ...
@@ -90,15 +94,22 @@ def _closed(exc: ConnectionClosed) -> LinkClosed:
 class WebSocketLink:
     """A :class:`Link` over a `websockets` asyncio connection."""
 
-    __slots__ = ("_ws", "remote_address")
+    __slots__ = ("_inbox", "_ws", "remote_address")
 
     def __init__(self, ws: Connection) -> None:
         self._ws = ws
+        self._inbox: Inbox | None = getattr(ws, "inbox", None)
         address = ws.remote_address
         self.remote_address = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
 
+    def recv_nowait(self) -> bytes | None:
+        inbox = self._inbox
+        if inbox is not None and inbox.frames:  # before a close or a fragment, as in recv()
+            return inbox.pop()
+        return None
+
     async def recv(self) -> bytes | str:
-        inbox: Inbox | None = getattr(self._ws, "inbox", None)
+        inbox = self._inbox
         if inbox is not None:
             while not inbox.diverted and self._ws.protocol.state is OPEN:
                 if inbox.frames:

@@ -396,18 +396,20 @@ class Client(PeerBase[ClientConfig]):
         reason = ConnectionLostError("the server closed the connection", CLOSE_NORMAL)
         try:
             while True:
-                try:
-                    data = await link.recv()
-                except LinkClosed as exc:
-                    if self._closing_by_us:
-                        reason = ConnectionLostError("the client closed the connection", exc.code)
-                    elif exc.too_big:
-                        reason = ConnectionLostError(f"message too big: {exc}", exc.code)
-                        report(MessageTooBigError(str(exc)))
-                    elif not exc.clean:
-                        reason = ConnectionLostError(str(exc), exc.code)
-                        report(reason)
-                    break
+                data: bytes | str | None = link.recv_nowait()
+                if data is None:
+                    try:
+                        data = await link.recv()
+                    except LinkClosed as exc:
+                        if self._closing_by_us:
+                            reason = ConnectionLostError("the client closed the connection", exc.code)
+                        elif exc.too_big:
+                            reason = ConnectionLostError(f"message too big: {exc}", exc.code)
+                            report(MessageTooBigError(str(exc)))
+                        elif not exc.clean:
+                            reason = ConnectionLostError(str(exc), exc.code)
+                            report(reason)
+                        break
                 if isinstance(data, str):
                     report(TextFrameError(len(data)))
                     continue

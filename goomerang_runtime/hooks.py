@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, ParamSpec
 
 from .errors import HookError
@@ -33,6 +33,11 @@ class Hook(Generic[P]):
         """Register `fn` after those already there; returns it (decorator use)."""
         self._fns.append(fn)
         return fn
+
+    @property
+    def callables(self) -> Sequence[Callable[P, object]]:
+        """The live list of registered callables (empty: calling the hook does nothing)."""
+        return self._fns
 
     def __bool__(self) -> bool:
         return bool(self._fns)

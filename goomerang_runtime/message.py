@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Generic, Self, TypeAlias, TypeVar
+from typing import Generic, Protocol, Self, TypeAlias, TypeVar
 
 from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.timestamp_pb2 import Timestamp
 
 __all__ = ["Message", "Metadata", "ProtoMessage", "kind_of"]
 
@@ -17,6 +17,7 @@ Headers: TypeAlias = dict[str, str]
 
 
 _KINDS: dict[type[ProtoMessage], str] = {}
+_NS = 1_000_000_000
 
 
 def kind_of(payload: ProtoMessage | type[ProtoMessage]) -> str:
@@ -28,31 +29,95 @@ def kind_of(payload: ProtoMessage | type[ProtoMessage]) -> str:
     return kind
 
 
-@dataclass(slots=True)
+class _Stamped(Protocol):
+    """A frame whose creation timestamp is read only when asked for."""
+
+    @property
+    def creation(self) -> Timestamp: ...
+
+
 class Metadata:
     """What travels with a message besides its payload and headers.
 
     On a message you build, only `kind` is set; the runtime fills the rest
-    from the frame on the receiving side.
+    from the frame on the receiving side: `uuid` and `is_sync` of a sync
+    request, `payload_size` in bytes, `creation_ns` (Unix time in nanoseconds
+    when the sender built the frame, 0 if unknown) and, for a publication
+    delivered by a goomerang-python server, its `topic`.
     """
 
-    kind: str
-    uuid: str = ""
-    is_sync: bool = False
-    payload_size: int = 0
-    creation_ns: int = 0
-    """Unix time in nanoseconds when the sender built the frame; 0 if unknown."""
-    topic: str = ""
-    """For a publication delivered by a goomerang-python server: its topic."""
+    __slots__ = ("_creation_ns", "_frame", "is_sync", "kind", "payload_size", "topic", "uuid")
+
+    def __init__(
+        self,
+        kind: str,
+        uuid: str = "",
+        is_sync: bool = False,
+        payload_size: int = 0,
+        creation_ns: int = 0,
+        topic: str = "",
+    ) -> None:
+        self.kind = kind
+        self.uuid = uuid
+        self.is_sync = is_sync
+        self.payload_size = payload_size
+        self._creation_ns = creation_ns
+        self._frame: _Stamped | None = None
+        self.topic = topic
+
+    @staticmethod
+    def _received(kind: str, uuid: str, is_sync: bool, payload_size: int, frame: _Stamped, topic: str) -> Metadata:
+        """Metadata of a frame from the wire; its timestamp is decoded on first use."""
+        meta = Metadata.__new__(Metadata)
+        meta.kind = kind
+        meta.uuid = uuid
+        meta.is_sync = is_sync
+        meta.payload_size = payload_size
+        meta._creation_ns = 0
+        meta._frame = frame
+        meta.topic = topic
+        return meta
+
+    @property
+    def creation_ns(self) -> int:
+        """Unix time in nanoseconds when the sender built the frame; 0 if unknown."""
+        frame = self._frame
+        if frame is not None:
+            stamp = frame.creation  # an absent timestamp reads as zeros: 0, "unknown"
+            self._creation_ns = stamp.seconds * _NS + stamp.nanos
+            self._frame = None
+        return self._creation_ns
+
+    @creation_ns.setter
+    def creation_ns(self, value: int) -> None:
+        self._creation_ns = value
+        self._frame = None
 
     @property
     def creation(self) -> _dt.datetime | None:
         """`creation_ns` as an aware UTC datetime, or None if unknown."""
-        if not self.creation_ns:
+        creation_ns = self.creation_ns
+        if not creation_ns:
             return None
-        seconds, nanos = divmod(self.creation_ns, 1_000_000_000)
+        seconds, nanos = divmod(creation_ns, _NS)
         stamp = _dt.datetime.fromtimestamp(seconds, _dt.UTC)
         return stamp + _dt.timedelta(microseconds=nanos // 1000)
+
+    def _fields(self) -> tuple[str, str, bool, int, int, str]:
+        return (self.kind, self.uuid, self.is_sync, self.payload_size, self.creation_ns, self.topic)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Metadata):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (
+            f"Metadata(kind={self.kind!r}, uuid={self.uuid!r}, is_sync={self.is_sync!r}, "
+            f"payload_size={self.payload_size!r}, creation_ns={self.creation_ns!r}, topic={self.topic!r})"
+        )
 
 
 class Message(Generic[P_co]):

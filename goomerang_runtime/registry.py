@@ -43,7 +43,9 @@ class MessageRegistry:
 
     def decode(self, kind: str, data: bytes) -> ProtoMessage:
         """Parse `data` as a message of `kind`."""
-        cls = self.get(kind)
+        cls = self._classes.get(kind)
+        if cls is None:
+            raise UnknownKindError(kind)
         try:
             return cls.FromString(data)
         except (DecodeError, RuntimeError, ValueError) as exc:

@@ -433,14 +433,16 @@ class Server(PeerBase[ServerConfig]):
         bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit is not None else None
         throttled = False
         while True:
-            try:
-                data = await link.recv()
-            except LinkClosed as exc:
-                if exc.too_big:
-                    report(MessageTooBigError(f"from {conn.peer.remote_address}: {exc}"))
-                elif not exc.clean:
-                    report(ConnectionLostError(f"{conn.peer.id} ({conn.peer.remote_address}): {exc}", exc.code))
-                return
+            data: bytes | str | None = link.recv_nowait()
+            if data is None:
+                try:
+                    data = await link.recv()
+                except LinkClosed as exc:
+                    if exc.too_big:
+                        report(MessageTooBigError(f"from {conn.peer.remote_address}: {exc}"))
+                    elif not exc.clean:
+                        report(ConnectionLostError(f"{conn.peer.id} ({conn.peer.remote_address}): {exc}", exc.code))
+                    return
             if bucket is not None:
                 wait = bucket.take()
                 if wait and not throttled:

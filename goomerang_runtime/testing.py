@@ -70,6 +70,9 @@ class MemoryLink:
             raise LinkClosed(self._closed.code if self._closed else None, False, "in-memory link closed")
         self._peer._inbox.put_nowait(data)
 
+    def recv_nowait(self) -> bytes | None:
+        return None  # recv() takes from the queue
+
     def send_now(self, data: bytes) -> bool:
         if self._closed is not None or self._peer is None or self._peer._closed is not None:
             return False

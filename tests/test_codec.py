@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
-from goomerang_runtime import FrameDecodeError, Message, MessageRegistry, PayloadDecodeError, UnknownKindError
+from goomerang_runtime import (
+    FrameDecodeError,
+    Message,
+    MessageRegistry,
+    Metadata,
+    PayloadDecodeError,
+    UnknownKindError,
+    kind_of,
+)
 from goomerang_runtime._codec import (
     BroadcastCommand,
     PublishCommand,
@@ -73,6 +81,25 @@ def test_decode_message_builds_metadata() -> None:
     assert msg.metadata.is_sync
     assert msg.metadata.payload_size == size
     assert msg.metadata.creation is not None
+
+
+def test_received_metadata_reads_the_frames_timestamp() -> None:
+    data = encode_frame(kind_of(MessageV1), b"", uuid="u", creation_ns=1_700_000_000_123_456_789)
+    meta = decode_message(decode_frame(data), registry(MessageV1)).metadata
+    built = Metadata(kind_of(MessageV1), "u", False, 0, 1_700_000_000_123_456_789)
+    assert meta == built
+    assert repr(meta) == repr(built)
+    assert "creation_ns=1700000000123456789" in repr(meta)
+    meta.creation_ns = 5
+    assert meta.creation_ns == 5
+    assert meta != built
+
+
+def test_received_metadata_without_timestamp_is_unknown() -> None:
+    frame = Frame(kind=kind_of(MessageV1))
+    meta = decode_message(frame, registry(MessageV1)).metadata
+    assert meta.creation_ns == 0
+    assert meta.creation is None
 
 
 @pytest.mark.parametrize("data", [b"\xff", b"\x0a\x05ab", b"\x12\x02\xff\xfe", b"\x08"])

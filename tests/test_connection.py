@@ -44,6 +44,9 @@ class GatedLink:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
+    def recv_nowait(self) -> bytes | None:
+        return None
+
     async def send(self, data: bytes) -> None:
         await self._gate.acquire()
         if self.closed_with is not None or self.aborted:
