@@ -15,10 +15,9 @@ from typing import TypeAlias
 
 from google.protobuf.message import DecodeError
 
-from .errors import FrameDecodeError, PayloadDecodeError
+from .errors import FrameDecodeError, PayloadDecodeError, UnknownKindError
 from .message import Message, Metadata, ProtoMessage, kind_of
 from .protocol_pb2 import BroadcastCmd, Frame, PublishCmd, SubscribeCmd, UnsubscribeCmd
-from .registry import MessageRegistry
 
 __all__ = [
     "BROADCAST_KIND",
@@ -36,7 +35,6 @@ __all__ = [
     "decode_command",
     "decode_frame",
     "decode_message",
-    "decode_message_as",
     "encode_broadcast",
     "encode_frame",
     "encode_message",
@@ -111,19 +109,21 @@ def decode_frame(data: bytes) -> Frame:
         raise FrameDecodeError(len(data), str(exc) or type(exc).__name__) from exc
 
 
-def decode_message(frame: Frame, registry: MessageRegistry) -> Message[ProtoMessage]:
-    """Turn a decoded frame into a message, parsing its payload by kind."""
+def decode_message(frame: Frame, classes: Mapping[str, type[ProtoMessage]]) -> Message[ProtoMessage]:
+    """Turn a decoded frame into a message, parsing its payload as the class of its kind.
+
+    `classes` maps kinds to classes, e.g. :attr:`MessageRegistry.classes`;
+    a kind outside it raises :class:`UnknownKindError`.
+    """
     kind = frame.kind
+    cls = classes.get(kind)
+    if cls is None:
+        raise UnknownKindError(kind)
     data = frame.payload
-    return _wrap(frame, kind, registry.decode(kind, data), len(data))
-
-
-def decode_message_as(frame: Frame, payload: ProtoMessage, size: int) -> Message[ProtoMessage]:
-    """Wrap an already parsed payload (of `size` bytes) with the frame's headers and metadata."""
-    return _wrap(frame, frame.kind, payload, size)
-
-
-def _wrap(frame: Frame, kind: str, payload: ProtoMessage, size: int) -> Message[ProtoMessage]:
+    try:
+        payload = cls.FromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
     entries = frame.headers
     if entries:  # dict() of a protobuf map is costly, even an empty one; a comprehension is not
         headers = {key: entries[key] for key in entries}
@@ -131,7 +131,8 @@ def _wrap(frame: Frame, kind: str, payload: ProtoMessage, size: int) -> Message[
     else:
         headers = {}
         topic = ""
-    return Message._received(payload, headers, Metadata._received(kind, frame.uuid, frame.is_sync, size, frame, topic))
+    metadata = Metadata._received(kind, frame.uuid, frame.is_sync, len(data), frame, topic)
+    return Message._received(payload, headers, metadata)
 
 
 # Header prefixing for commands (PROTOCOL.md: Broadcast and Publish).

@@ -132,27 +132,23 @@ class Dispatcher:
         """Whether a handler is registered for `kind`."""
         return kind in self._chains
 
-    def dispatch(self, sender: Sender, msg: Message[ProtoMessage]) -> Awaitable[None]:
-        """Run (inline) or queue (concurrently) the chain for `msg`; await the result."""
-        chain = self._chains.get(msg.metadata.kind)
-        if chain is None:
-            return self._unhandled(sender, msg)
-        return self.run(chain, sender, msg)
-
-    async def _unhandled(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
-        await self._fail(sender, msg, NoHandlerError(msg.kind))
-        _release(sender, msg)
-
-    def run(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> Awaitable[None]:
+    def dispatch(
+        self, sender: Sender, msg: Message[ProtoMessage], chain: Handler[Any] | None = None
+    ) -> Awaitable[None]:
         """Run (inline) or queue (concurrently) `chain` for `msg`; await the result.
 
-        Plain functions handing back the coroutine to await, so the hot path
-        has no coroutine frame between the read loop and the handler chain
-        but :meth:`_run`.
+        Without `chain`, the one registered for the message's kind. A plain
+        function handing back the coroutine to await, so the hot path has no
+        coroutine frame between the read loop and the handler chain but
+        :meth:`_run`.
         """
+        kind = msg.metadata.kind
+        if chain is None:
+            chain = self._chains.get(kind)
+            if chain is None:
+                return self._unhandled(sender, msg)
         if self._limit <= 1:
             return self._run(chain, sender, msg)
-        kind = msg.metadata.kind
         runs = self._quick.get(kind)
         if runs is not None and not self._queue and self._busy < self._limit:
             self._quick[kind] = runs + 1
@@ -160,6 +156,10 @@ class Dispatcher:
                 return self._run_probed(chain, sender, msg)
             return self._run(chain, sender, msg)
         return self._enqueue((chain, sender, msg))
+
+    async def _unhandled(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
+        await self._fail(sender, msg, NoHandlerError(msg.kind))
+        _release(sender, msg)
 
     async def _run_probed(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
         probe = _Probe()

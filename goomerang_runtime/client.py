@@ -10,14 +10,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack, overload
 
-from google.protobuf.message import DecodeError
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from ._codec import (
     decode_frame,
     decode_message,
-    decode_message_as,
     encode_broadcast,
     encode_message,
     encode_publish,
@@ -389,7 +387,7 @@ class Client(PeerBase[ClientConfig]):
     # Reading.
 
     async def _read_loop(self, link: Link, sender: _ClientSender) -> None:
-        registry = self._registry
+        classes = self._registry.classes
         dispatcher = self._dispatcher
         assert dispatcher is not None
         report = self._report
@@ -422,13 +420,13 @@ class Client(PeerBase[ClientConfig]):
                     self._complete(frame)
                     continue
                 try:
-                    msg = decode_message(frame, registry)
+                    msg = decode_message(frame, classes)
                 except (UnknownKindError, PayloadDecodeError) as exc:
                     report(exc)
                     continue
                 if self._topic_routes and (chains := self._topic_chains(msg)):
                     for chain in chains:
-                        await dispatcher.run(chain, sender, msg)
+                        await dispatcher.dispatch(sender, msg, chain)
                     continue
                 await dispatcher.dispatch(sender, msg)
         finally:
@@ -449,17 +447,11 @@ class Client(PeerBase[ClientConfig]):
             return
         try:
             if call.expect is None:
-                fut.set_result(decode_message(frame, self._registry))
+                fut.set_result(decode_message(frame, self._registry.classes))
                 return
-            cls = call.expect.get(kind)
-            if cls is None:
+            if kind not in call.expect:
                 raise UnexpectedReplyError(kind, tuple(call.expect))
-            data = frame.payload
-            try:
-                payload = cls.FromString(data)
-            except (DecodeError, RuntimeError, ValueError) as exc:
-                raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
-            fut.set_result(decode_message_as(frame, payload, len(data)))
+            fut.set_result(decode_message(frame, call.expect))
         except (UnknownKindError, PayloadDecodeError, UnexpectedReplyError) as exc:
             fut.set_exception(exc)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
@@ -33,6 +33,11 @@ class MessageRegistry:
             raise DuplicateKindError(kind)
         self._classes[kind] = cls
         return kind
+
+    @property
+    def classes(self) -> Mapping[str, type[ProtoMessage]]:
+        """The live kind -> class mapping (read-only use: it follows later registrations)."""
+        return self._classes
 
     def get(self, kind: str) -> type[ProtoMessage]:
         """The class of `kind`; raises :class:`UnknownKindError` if absent."""

@@ -425,7 +425,7 @@ class Server(PeerBase[ServerConfig]):
 
     async def _read_loop(self, conn: ServerConnection) -> None:
         link = conn.link
-        registry = self._registry
+        classes = self._registry.classes
         dispatcher = self._dispatcher
         assert dispatcher is not None
         report = self._report
@@ -458,7 +458,7 @@ class Server(PeerBase[ServerConfig]):
                 if frame.kind in COMMAND_KINDS:
                     await self._run_command(conn, decode_command(frame))
                     continue
-                msg = decode_message(frame, registry)
+                msg = decode_message(frame, classes)
             except FrameDecodeError as exc:
                 report(exc)
                 continue

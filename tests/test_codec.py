@@ -73,7 +73,7 @@ def test_creation_time_round_trips_to_nanoseconds() -> None:
 
 def test_decode_message_builds_metadata() -> None:
     data, size = encode_message(Message(MessageV1(message="x"), {"a": "1"}), uuid="u", is_sync=True)
-    msg = decode_message(decode_frame(data), registry(MessageV1))
+    msg = decode_message(decode_frame(data), registry(MessageV1).classes)
     assert msg.payload == MessageV1(message="x")
     assert msg.headers == {"a": "1"}
     assert msg.metadata.kind == "goomerang.example.MessageV1"
@@ -85,7 +85,7 @@ def test_decode_message_builds_metadata() -> None:
 
 def test_received_metadata_reads_the_frames_timestamp() -> None:
     data = encode_frame(kind_of(MessageV1), b"", uuid="u", creation_ns=1_700_000_000_123_456_789)
-    meta = decode_message(decode_frame(data), registry(MessageV1)).metadata
+    meta = decode_message(decode_frame(data), registry(MessageV1).classes).metadata
     built = Metadata(kind_of(MessageV1), "u", False, 0, 1_700_000_000_123_456_789)
     assert meta == built
     assert repr(meta) == repr(built)
@@ -97,7 +97,7 @@ def test_received_metadata_reads_the_frames_timestamp() -> None:
 
 def test_received_metadata_without_timestamp_is_unknown() -> None:
     frame = Frame(kind=kind_of(MessageV1))
-    meta = decode_message(frame, registry(MessageV1)).metadata
+    meta = decode_message(frame, registry(MessageV1).classes).metadata
     assert meta.creation_ns == 0
     assert meta.creation is None
 
@@ -113,10 +113,10 @@ def test_malformed_bytes_raise_frame_decode_error(data: bytes) -> None:
 def test_unknown_kind_and_bad_payload_are_typed() -> None:
     frame = decode_frame(encode_frame("nope.Nothing", b""))
     with pytest.raises(UnknownKindError, match=r"nope\.Nothing"):
-        decode_message(frame, registry(MessageV1))
+        decode_message(frame, registry(MessageV1).classes)
     frame = decode_frame(encode_frame("goomerang.example.MessageV1", b"\x0a\x05ab"))
     with pytest.raises(PayloadDecodeError, match="MessageV1"):
-        decode_message(frame, registry(MessageV1))
+        decode_message(frame, registry(MessageV1).classes)
 
 
 def test_header_prefixing_round_trip_drops_unprefixed() -> None:

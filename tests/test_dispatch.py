@@ -44,7 +44,7 @@ async def test_every_message_is_handled_whatever_the_interleaving() -> None:
     d = dispatcher(4, errors)
     msg = Message(MessageV1())
     for _ in range(5000):
-        await d.run(handler, NullSender(), msg)
+        await d.dispatch(NullSender(), msg, handler)
         for _ in range(rng.randrange(3)):
             await asyncio.sleep(0)  # let workers finish or not, at random points
     await done.wait_for(5000)
@@ -64,7 +64,7 @@ async def test_drain_cancels_and_reports_running_and_queued_messages() -> None:
 
     async def feed() -> None:
         for _ in range(3):  # the third waits in the queue: both workers are busy
-            await d.run(stuck, NullSender(), Message(MessageV1()))
+            await d.dispatch(NullSender(), Message(MessageV1()), stuck)
 
     caller = asyncio.create_task(feed())
     await started.wait_for(2)
@@ -90,16 +90,16 @@ async def test_a_handler_that_never_yields_runs_at_once_then_back_to_workers_whe
         done.hit()
 
     msg = Message(MessageV1())
-    await d.run(handler, NullSender(), msg)  # first time: through a worker
+    await d.dispatch(NullSender(), msg, handler)  # first time: through a worker
     assert handled == []
     await done.wait_for(1)
     assert handled == [0]
-    await d.run(handler, NullSender(), msg)  # it never yielded: run by the caller at once
+    await d.dispatch(NullSender(), msg, handler)  # it never yielded: run by the caller at once
     assert handled == [0, 1]
     yield_now = True
-    await d.run(handler, NullSender(), msg)  # it yields now: the caller waited this once...
+    await d.dispatch(NullSender(), msg, handler)  # it yields now: the caller waited this once...
     assert handled == [0, 1, 2]
-    await d.run(handler, NullSender(), msg)  # ...and the kind is back with the workers
+    await d.dispatch(NullSender(), msg, handler)  # ...and the kind is back with the workers
     assert handled == [0, 1, 2]
     await done.wait_for(4)
     assert errors.items == []

@@ -81,7 +81,7 @@ def decodes_or_fails_cleanly(data: bytes) -> None:
         if frame.kind in COMMAND_KINDS:
             decode_command(frame)
         else:
-            decode_message(frame, REGISTRY)
+            decode_message(frame, REGISTRY.classes)
     except (UnknownKindError, PayloadDecodeError):
         pass
 
@@ -127,7 +127,7 @@ def predicted_bad(data: bytes | str) -> bool:
     if isinstance(data, str):
         return True
     try:
-        decode_message(decode_frame(data), REGISTRY)
+        decode_message(decode_frame(data), REGISTRY.classes)
     except (FrameDecodeError, UnknownKindError, PayloadDecodeError):
         return True
     return False
