@@ -94,10 +94,11 @@ def _closed(exc: ConnectionClosed) -> LinkClosed:
 class WebSocketLink:
     """A :class:`Link` over a `websockets` asyncio connection."""
 
-    __slots__ = ("_inbox", "_ws", "remote_address")
+    __slots__ = ("_inbox", "_loop", "_ws", "remote_address")
 
     def __init__(self, ws: Connection) -> None:
         self._ws = ws
+        self._loop = ws.loop  # asyncio.get_running_loop() is a getpid() system call on Python 3.11
         self._inbox: Inbox | None = getattr(ws, "inbox", None)
         address = ws.remote_address
         self.remote_address = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
@@ -114,7 +115,7 @@ class WebSocketLink:
             while not inbox.diverted and self._ws.protocol.state is OPEN:
                 if inbox.frames:
                     return inbox.pop()
-                inbox.waiter = waiter = asyncio.get_running_loop().create_future()
+                inbox.waiter = waiter = self._loop.create_future()
                 await waiter
             if inbox.frames:  # what came before the connection closed, or before a fragment
                 return inbox.pop()

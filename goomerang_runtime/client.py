@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from ._codec import (
+    RequestIds,
     decode_frame,
     decode_message,
     encode_broadcast,
@@ -21,7 +22,6 @@ from ._codec import (
     encode_publish,
     encode_subscribe,
     encode_unsubscribe,
-    new_request_id,
 )
 from ._connection import ERROR_REPLY_KIND, as_message
 from ._dispatch import Dispatcher
@@ -135,6 +135,8 @@ class Client(PeerBase[ClientConfig]):
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._pending: dict[str, _Pending] = {}
+        self._request_ids = RequestIds()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._topic_routes: dict[str, tuple[str, Handler[Any]]] = {}
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
@@ -249,7 +251,7 @@ class Client(PeerBase[ClientConfig]):
         self._closing_by_us = False
         self._finished = asyncio.Event()
         sender = _ClientSender(self, PeerInfo("server", link.remote_address))
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._configuration_hook(config)
         self._set_status(Status.RUNNING)
         self._reader = loop.create_task(self._read_loop(link, sender))
@@ -516,9 +518,10 @@ class Client(PeerBase[ClientConfig]):
             raise LimitError("client", "max_pending_sync", limit, "too many send_sync calls waiting")
         started = time.perf_counter()
         m = as_message(msg)
-        request_id = new_request_id()
+        request_id = self._request_ids.next()
         data, size = encode_message(m, uuid=request_id, is_sync=True)
-        fut: asyncio.Future[Message[ProtoMessage]] = asyncio.get_running_loop().create_future()
+        assert self._loop is not None  # set while RUNNING, which the outbox implies
+        fut: asyncio.Future[Message[ProtoMessage]] = self._loop.create_future()
         accepted = None if expect is None else _accepted(expect)
         self._pending[request_id] = _Pending(m.kind, fut, accepted)
         # A timer on the future, not asyncio.timeout(): no task cancellation per call.

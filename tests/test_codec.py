@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
@@ -17,6 +19,7 @@ from goomerang_runtime import (
 from goomerang_runtime._codec import (
     BroadcastCommand,
     PublishCommand,
+    RequestIds,
     SubscribeCommand,
     UnsubscribeCommand,
     decode_command,
@@ -150,3 +153,14 @@ def test_command_with_bad_payload_is_a_payload_error() -> None:
     frame = decode_frame(encode_frame("goomerang.protocol.PublishCmd", b"\x0a\x09ab"))
     with pytest.raises(PayloadDecodeError):
         decode_command(frame)
+
+
+def test_request_ids_are_distinct_version_4_uuids() -> None:
+    ids = RequestIds()
+    drawn = [ids.next() for _ in range(1000)]
+    assert len(set(drawn)) == len(drawn)
+    for text in drawn[:3] + drawn[-3:]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+    assert RequestIds().next()[:24] != ids.next()[:24]  # each client draws its own random prefix
