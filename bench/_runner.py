@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -38,6 +39,8 @@ class Settings:
     """Before each run, wait up to this many seconds for other processes to leave the CPUs idle."""
     profile_dir: Path | None = None
     """When set, py-spy samples both processes during each window, writing collapsed stacks here."""
+    pin: bool = False
+    """Pin the server to the first CPU and the client to the second (with at least two)."""
 
 
 def vm_rss_kib(pid: int) -> int:
@@ -64,6 +67,9 @@ class SideProcess:
         proc = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr
         )
+        cpus = sorted(os.sched_getaffinity(0))
+        if settings.pin and len(cpus) >= 2:
+            os.sched_setaffinity(proc.pid, {cpus[0] if role == "server" else cpus[1]})
         return cls(name, proc, stderr)
 
     def send(self, command: str) -> None:

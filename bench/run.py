@@ -53,6 +53,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="before each run, wait up to this long for a quiet machine (default 20 s; 0 with --quick)",
     )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the server on the first CPU and the client on the second, the same for both sides (default: on)",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results (default %(default)s)")
     parser.add_argument(
         "--profile",
@@ -82,7 +88,7 @@ def _brief(figures: dict[str, float]) -> str:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
-    settings = Settings(args.warmup, args.duration, args.connections, args.quiet_wait, args.profile)
+    settings = Settings(args.warmup, args.duration, args.connections, args.quiet_wait, args.profile, args.pin)
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict[str, float]]] = {}
@@ -119,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         "idle_connections": args.connections,
         "quiet_wait_s": args.quiet_wait,
         "profiled": args.profile is not None,
+        "pinned": args.pin,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
     }
