@@ -107,15 +107,94 @@ def encode_frame(
     is_sync: bool = False,
     creation_ns: int | None = None,
 ) -> bytes:
-    """Serialize one Frame. Plain frames leave uuid and is_sync unset (zero values are not written)."""
+    """Serialize one Frame. Plain frames leave uuid and is_sync unset (zero values are not written).
+
+    Frames without headers are laid out here, byte for byte what protobuf
+    writes (the tests compare the two) in a fraction of the time; frames
+    with headers go through protobuf.
+    """
     seconds, nanos = divmod(time.time_ns() if creation_ns is None else creation_ns, _NS)
+    if headers or seconds < 0:
+        return _encode_frame_protobuf(kind, payload, headers or {}, uuid, is_sync, seconds, nanos)
+    head = _KIND_FIELDS.get(kind) or _kind_field(kind)
+    cached = _SECONDS_FIELD
+    if cached[0] != seconds:
+        cached = _seconds_field(seconds)
+    field = cached[1]
+    if nanos:
+        nanos_varint = _varint(nanos)
+        stamp = [b"\x2a", _varint(len(field) + 1 + len(nanos_varint)), field, b"\x10", nanos_varint]
+    else:
+        stamp = [b"\x2a", _varint(len(field)), field]
+    # Fields in number order: uuid 1, kind 2, payloadSize 3, is_sync 4, creation 5, (headers 6,) payload 7.
+    parts = [_string_field(b"\x0a", uuid)] if uuid else []
+    parts.append(head)
+    size = _varint(len(payload)) if payload else b""
+    if payload:
+        parts += (b"\x18", size)
+    if is_sync:
+        parts.append(b"\x20\x01")
+    parts += stamp
+    if payload:
+        parts += (b"\x3a", size, payload)
+    return b"".join(parts)
+
+
+def _encode_frame_protobuf(
+    kind: str, payload: bytes, headers: Mapping[str, str], uuid: str, is_sync: bool, seconds: int, nanos: int
+) -> bytes:
     frame = Frame(kind=kind, payloadSize=len(payload), payload=payload, uuid=uuid, is_sync=is_sync)
-    if headers:
-        frame.headers.update(headers)
+    frame.headers.update(headers)
     creation = frame.creation
     creation.seconds = seconds
     creation.nanos = nanos
     return frame.SerializeToString()
+
+
+_VARINT_1 = [bytes((i,)) for i in range(0x80)]
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative int."""
+    if value < 0x80:
+        return _VARINT_1[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _string_field(tag: bytes, text: str) -> bytes:
+    raw = text.encode()
+    return tag + _varint(len(raw)) + raw
+
+
+_KIND_FIELDS: dict[str, bytes] = {}
+_KIND_FIELDS_LIMIT = 4096
+
+
+def _kind_field(kind: str) -> bytes:
+    field = _string_field(b"\x12", kind) if kind else b""  # zero values are not written
+    if len(_KIND_FIELDS) < _KIND_FIELDS_LIMIT:
+        _KIND_FIELDS[kind] = field
+    return field
+
+
+_SECONDS_FIELD: tuple[int, bytes] = (0, b"")
+"""The Timestamp.seconds field of the current second: it changes once a second."""
+
+
+def _seconds_field(seconds: int) -> tuple[int, bytes]:
+    global _SECONDS_FIELD
+    # One tuple swapped at once, so concurrent threads never pair a second with another's bytes.
+    _SECONDS_FIELD = cached = (seconds, b"\x08" + _varint(seconds) if seconds else b"")
+    return cached
 
 
 def encode_message(msg: Message[ProtoMessage], *, uuid: str = "", is_sync: bool = False) -> tuple[bytes, int]:

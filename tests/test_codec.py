@@ -22,6 +22,7 @@ from goomerang_runtime._codec import (
     RequestIds,
     SubscribeCommand,
     UnsubscribeCommand,
+    _encode_frame_protobuf,
     decode_command,
     decode_frame,
     decode_message,
@@ -164,3 +165,13 @@ def test_request_ids_are_distinct_version_4_uuids() -> None:
         assert str(parsed) == text
         assert parsed.version == 4
     assert RequestIds().next()[:24] != ids.next()[:24]  # each client draws its own random prefix
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, 300_000_000 // 100])
+@pytest.mark.parametrize("creation_ns", [0, 1, 127, 128, 1_700_000_000_000_000_000, 1_700_000_000_999_999_999])
+def test_frame_layout_matches_protobuf_across_varint_sizes(size: int, creation_ns: int) -> None:
+    payload = b"p" * size
+    seconds, nanos = divmod(creation_ns, 1_000_000_000)
+    for request_id, is_sync in (("", False), ("0f8fad5b-d9cb-469f-a165-70867728950e", True)):
+        expected = _encode_frame_protobuf("a.B", payload, {}, request_id, is_sync, seconds, nanos)
+        assert encode_frame("a.B", payload, uuid=request_id, is_sync=is_sync, creation_ns=creation_ns) == expected

@@ -25,6 +25,7 @@ from goomerang_runtime import (
 )
 from goomerang_runtime._codec import (
     COMMAND_KINDS,
+    _encode_frame_protobuf,
     decode_command,
     decode_frame,
     decode_message,
@@ -120,6 +121,22 @@ def test_encode_decode_round_trip(
     )
     assert frame.payloadSize == len(payload)
     assert frame.creation.seconds * 1_000_000_000 + frame.creation.nanos == creation_ns
+
+
+@settings(max_examples=EXAMPLES * 5, deadline=None)
+@given(
+    kind=texts,
+    payload=st.binary(max_size=300),
+    uuid=texts,
+    is_sync=st.booleans(),
+    creation_ns=st.integers(-(2**62), 2**62),
+)
+def test_frames_without_headers_are_laid_out_as_protobuf_does(
+    kind: str, payload: bytes, uuid: str, is_sync: bool, creation_ns: int
+) -> None:
+    seconds, nanos = divmod(creation_ns, 1_000_000_000)
+    reference = _encode_frame_protobuf(kind, payload, {}, uuid, is_sync, seconds, nanos)
+    assert encode_frame(kind, payload, uuid=uuid, is_sync=is_sync, creation_ns=creation_ns) == reference
 
 
 def predicted_bad(data: bytes | str) -> bool:
