@@ -97,7 +97,8 @@ class SyncRpc(Generic[Req, Rep]):
         self, client: Client, request: Req, *, headers: Mapping[str, str] | None = None, timeout: float | None = None
     ) -> Rep:
         """Send `request` and return the reply payload (one of `replies`)."""
-        reply = await client.send_sync(Message(request, headers), timeout=timeout, expect=self.replies)
+        sent = Message(request, headers) if headers else request
+        reply = await client.send_sync(sent, timeout=timeout, expect=self.replies)
         return cast("Rep", reply.payload)
 
     def serve(self, server: Server, method: Callable[[Req, ServerContext], Awaitable[Rep]]) -> Handler[Req]:
@@ -111,7 +112,8 @@ class SyncRpc(Generic[Req, Rep]):
             if not isinstance(reply, replies):
                 expected = ", ".join(kind_of(cls) for cls in replies)
                 raise TypeError(f"{name} returned {type(reply).__name__}, expected one of {expected}")
-            await sender.send(Message(reply, ctx.reply_headers))
+            headers = ctx.reply_headers
+            await sender.send(Message(reply, headers) if headers else reply)
 
         return handle
 
