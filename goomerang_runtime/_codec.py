@@ -197,10 +197,22 @@ def _seconds_field(seconds: int) -> tuple[int, bytes]:
     return cached
 
 
-def encode_message(msg: Message[ProtoMessage], *, uuid: str = "", is_sync: bool = False) -> tuple[bytes, int]:
-    """Serialize a message as a frame; returns the bytes and the payload size."""
-    payload = msg.payload.SerializeToString()
-    return encode_frame(msg.kind, payload, msg.headers, uuid=uuid, is_sync=is_sync), len(payload)
+def encode_message(
+    msg: Message[ProtoMessage] | ProtoMessage, *, uuid: str = "", is_sync: bool = False
+) -> tuple[bytes, int, str]:
+    """Serialize a message (or a bare payload: no headers) as a frame.
+
+    Returns the bytes, the payload size and the kind.
+    """
+    if isinstance(msg, Message):
+        kind = msg.kind
+        payload = msg.payload.SerializeToString()
+        headers = msg.headers
+    else:
+        kind = kind_of(msg)
+        payload = msg.SerializeToString()
+        headers = None
+    return encode_frame(kind, payload, headers, uuid=uuid, is_sync=is_sync), len(payload), kind
 
 
 def decode_frame(data: bytes) -> Frame:

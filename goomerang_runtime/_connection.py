@@ -237,11 +237,10 @@ class ConnectionSender:
         """Send `msg` to the client; returns the payload size."""
         on_send = self._conn.on_send  # a Hook is false while nobody listens: no clock reads then
         started = time.perf_counter() if on_send else 0.0
-        m = as_message(msg)
-        data, size = encode_message(m)
+        data, size, kind = encode_message(msg)
         await self._conn.send_frame(data)
         if on_send:
-            on_send(m.kind, size, time.perf_counter() - started)
+            on_send(kind, size, time.perf_counter() - started)
         return size
 
 
@@ -276,15 +275,14 @@ class ReplySender:
         """Reply (first call) or send a plain frame (later calls)."""
         on_send = self._conn.on_send
         started = time.perf_counter() if on_send else 0.0
-        m = as_message(msg)
         if self.replied:
-            data, size = encode_message(m)
+            data, size, kind = encode_message(msg)
         else:
             self.replied = True
-            data, size = encode_message(m, uuid=self._uuid, is_sync=True)
+            data, size, kind = encode_message(msg, uuid=self._uuid, is_sync=True)
         await self._conn.send_frame(data)
         if on_send:
-            on_send(m.kind, size, time.perf_counter() - started)
+            on_send(kind, size, time.perf_counter() - started)
         return size
 
     async def fail(self, request_kind: str, error: BaseException) -> None:

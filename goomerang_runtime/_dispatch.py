@@ -28,11 +28,11 @@ class Replier(Protocol):
         ...
 
 
-def _release(sender: Sender, msg: Message[ProtoMessage]) -> None:
-    if msg.metadata.is_sync:
-        release = getattr(sender, "release", None)
-        if release is not None:
-            release()
+def _release(sender: Sender) -> None:
+    """A sync request's handler finished: tell its sender (a :class:`Replier`)."""
+    release = getattr(sender, "release", None)
+    if release is not None:
+        release()
 
 
 _Job = tuple[Handler[Any], Sender, Message[ProtoMessage]]
@@ -159,7 +159,8 @@ class Dispatcher:
 
     async def _unhandled(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
         await self._fail(sender, msg, NoHandlerError(msg.kind))
-        _release(sender, msg)
+        if msg.metadata.is_sync:
+            _release(sender)
 
     async def _run_probed(self, chain: Handler[Any], sender: Sender, msg: Message[ProtoMessage]) -> None:
         probe = _Probe()
@@ -238,7 +239,7 @@ class Dispatcher:
             await self._fail(sender, msg, err)
         finally:
             if msg.metadata.is_sync:
-                _release(sender, msg)
+                _release(sender)
             if self._end_fns:
                 self._on_end()
             self._busy -= 1

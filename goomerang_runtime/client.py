@@ -469,11 +469,10 @@ class Client(PeerBase[ClientConfig]):
         outbox = self._running_outbox("send")
         hook = self._send_hook  # false while nobody listens: no clock reads then
         started = time.perf_counter() if hook else 0.0
-        m = as_message(msg)
-        data, size = encode_message(m)
+        data, size, kind = encode_message(msg)
         await outbox.put(data)
         if hook:
-            hook(m.kind, size, time.perf_counter() - started)
+            hook(kind, size, time.perf_counter() - started)
         return size
 
     @overload
@@ -517,30 +516,29 @@ class Client(PeerBase[ClientConfig]):
         if limit is not None and len(self._pending) >= limit:
             raise LimitError("client", "max_pending_sync", limit, "too many send_sync calls waiting")
         started = time.perf_counter()
-        m = as_message(msg)
         request_id = self._request_ids.next()
-        data, size = encode_message(m, uuid=request_id, is_sync=True)
+        data, size, kind = encode_message(msg, uuid=request_id, is_sync=True)
         assert self._loop is not None  # set while RUNNING, which the outbox implies
         fut: asyncio.Future[Message[ProtoMessage]] = self._loop.create_future()
         accepted = None if expect is None else _accepted(expect)
-        self._pending[request_id] = _Pending(m.kind, fut, accepted)
+        self._pending[request_id] = _Pending(kind, fut, accepted)
         # A timer on the future, not asyncio.timeout(): no task cancellation per call.
-        timer = None if timeout is None else fut.get_loop().call_later(timeout, _expire, fut, m.kind, timeout)
+        timer = None if timeout is None else fut.get_loop().call_later(timeout, _expire, fut, kind, timeout)
         try:
             await outbox.put(data)
             if self._send_hook:
-                self._send_hook(m.kind, size, time.perf_counter() - started)
+                self._send_hook(kind, size, time.perf_counter() - started)
             reply = await fut
         except GoomerangError as exc:
             if self._sync_hook:
-                self._sync_hook(m.kind, time.perf_counter() - started, exc)
+                self._sync_hook(kind, time.perf_counter() - started, exc)
             raise
         finally:
             if timer is not None:
                 timer.cancel()
             self._pending.pop(request_id, None)
         if self._sync_hook:
-            self._sync_hook(m.kind, time.perf_counter() - started, None)
+            self._sync_hook(kind, time.perf_counter() - started, None)
         return reply
 
     # Broadcast and pub/sub commands (the server does the fan-out).

@@ -577,8 +577,7 @@ class Server(PeerBase[ServerConfig]):
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("broadcast", self._status.name)
-        m = as_message(msg)
-        data, size = encode_message(m)
+        data, size, kind = encode_message(msg)
         started = time.perf_counter()
         results: list[BroadcastResult] = []
         slow: list[ServerConnection] = []
@@ -590,7 +589,7 @@ class Server(PeerBase[ServerConfig]):
         self._pubsub.broadcast_to_replicas(data)
         if slow:
             results.extend(await asyncio.gather(*(self._deliver(conn, data, size, timeout) for conn in slow)))
-        self._broadcast_hook(m.kind, results, time.perf_counter() - started)
+        self._broadcast_hook(kind, results, time.perf_counter() - started)
         return results
 
     async def _deliver(self, conn: ServerConnection, data: bytes, size: int, timeout: float | None) -> BroadcastResult:

@@ -201,7 +201,7 @@ async def test_vanishing_clients_mid_request_leave_no_state() -> None:
         from goomerang_runtime._codec import encode_message
 
         for n, raw in enumerate(raws):
-            data, _ = encode_message(Message(MessageV1(message=str(n))), uuid=f"u{n}", is_sync=True)
+            data, _, _ = encode_message(Message(MessageV1(message=str(n))), uuid=f"u{n}", is_sync=True)
             await raw.send(data)
         await started.wait_for(20)
         for raw in raws:

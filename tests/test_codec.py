@@ -47,7 +47,7 @@ def registry(*classes: type) -> MessageRegistry:
 
 
 def test_plain_frame_has_go_fields_and_no_sync_fields_on_the_wire() -> None:
-    data, size = encode_message(Message(MessageV1(message="hello"), {"k": "v"}))
+    data, size, _ = encode_message(Message(MessageV1(message="hello"), {"k": "v"}))
     frame = Frame.FromString(data)
     assert frame.kind == "goomerang.example.MessageV1"
     assert frame.payloadSize == size == len(MessageV1(message="hello").SerializeToString())
@@ -62,7 +62,7 @@ def test_plain_frame_has_go_fields_and_no_sync_fields_on_the_wire() -> None:
 
 
 def test_sync_frame_carries_uuid_and_flag() -> None:
-    data, _ = encode_message(Message(MessageV1()), uuid="0f8fad5b-d9cb-469f-a165-70867728950e", is_sync=True)
+    data, _, _ = encode_message(Message(MessageV1()), uuid="0f8fad5b-d9cb-469f-a165-70867728950e", is_sync=True)
     frame = decode_frame(data)
     assert frame.uuid == "0f8fad5b-d9cb-469f-a165-70867728950e"
     assert frame.is_sync
@@ -76,7 +76,7 @@ def test_creation_time_round_trips_to_nanoseconds() -> None:
 
 
 def test_decode_message_builds_metadata() -> None:
-    data, size = encode_message(Message(MessageV1(message="x"), {"a": "1"}), uuid="u", is_sync=True)
+    data, size, _ = encode_message(Message(MessageV1(message="x"), {"a": "1"}), uuid="u", is_sync=True)
     msg = decode_message(decode_frame(data), registry(MessageV1).classes)
     assert msg.payload == MessageV1(message="x")
     assert msg.headers == {"a": "1"}
@@ -175,3 +175,14 @@ def test_frame_layout_matches_protobuf_across_varint_sizes(size: int, creation_n
     for request_id, is_sync in (("", False), ("0f8fad5b-d9cb-469f-a165-70867728950e", True)):
         expected = _encode_frame_protobuf("a.B", payload, {}, request_id, is_sync, seconds, nanos)
         assert encode_frame("a.B", payload, uuid=request_id, is_sync=is_sync, creation_ns=creation_ns) == expected
+
+
+def test_a_bare_payload_encodes_as_a_message_without_headers() -> None:
+    payload = MessageV1(message="bare")
+    bare, size, kind = encode_message(payload, uuid="u", is_sync=True)
+    wrapped = encode_message(Message(payload), uuid="u", is_sync=True)
+    assert (size, kind) == wrapped[1:] == (len(payload.SerializeToString()), kind_of(MessageV1))
+    got, expected = decode_frame(bare), decode_frame(wrapped[0])
+    for frame in (got, expected):
+        frame.ClearField("creation")
+    assert got == expected

@@ -188,7 +188,7 @@ async def feed_live_server(garbage: list[bytes | str], good_calls: int) -> Outco
             for data in garbage:
                 await raw.send(data)
             # A last sync frame: its reply means the read loop went through everything before it.
-            marker, _ = encode_message(Message(MessageV1(message="marker")), uuid="marker", is_sync=True)
+            marker, _, _ = encode_message(Message(MessageV1(message="marker")), uuid="marker", is_sync=True)
             await raw.send(marker)
             async with asyncio.timeout(WAIT):
                 while True:

@@ -50,7 +50,7 @@ def echo_server(**options: object) -> tuple[Server, Collector]:
 
 
 def raw_sync_request(text: str, uuid: str = "11111111-2222-3333-4444-555555555555") -> bytes:
-    data, _ = encode_message(Message(MessageV1(message=text)), uuid=uuid, is_sync=True)
+    data, _, _ = encode_message(Message(MessageV1(message=text)), uuid=uuid, is_sync=True)
     return data
 
 
