@@ -2,7 +2,7 @@
 
 ::
 
-    python bench/run.py [--quick] [--only A,B] [--repeat 3] [--duration SECONDS]
+    python bench/run.py [--quick] [--only A,B] [--repeat 5] [--duration SECONDS]
                         [--json bench/results/latest.json] [--profile DIR]
 
 Each run starts a server process and a client process over loopback,
@@ -44,7 +44,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 repetition, 0.5 s windows, 200 idle clients")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run, e.g. A,B (default: all)")
-    parser.add_argument("--repeat", type=int, help="repetitions (default 3; 1 with --quick)")
+    parser.add_argument("--repeat", type=int, help="repetitions (default 5; 1 with --quick)")
     parser.add_argument("--duration", type=float, help="measured window in seconds (default 2; 0.5 with --quick)")
     parser.add_argument("--warmup", type=float, help="seconds before each window (default 1; 0.2 with --quick)")
     parser.add_argument("--connections", type=int, help="idle clients of E (default 2000; 200 with --quick)")
@@ -73,7 +73,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--only takes scenarios among {','.join(SCENARIOS)}, got {args.only!r}")
     args.only = only
     quick = args.quick
-    args.repeat = args.repeat or (1 if quick else 3)
+    args.repeat = args.repeat or (1 if quick else 5)
     args.duration = args.duration or (0.5 if quick else 2.0)
     args.warmup = args.warmup if args.warmup is not None else (0.2 if quick else 1.0)
     args.connections = args.connections or (200 if quick else 2000)
