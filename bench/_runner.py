@@ -69,7 +69,8 @@ class SideProcess:
         )
         cpus = sorted(os.sched_getaffinity(0))
         if settings.pin and len(cpus) >= 2:
-            os.sched_setaffinity(proc.pid, {cpus[0] if role == "server" else cpus[1]})
+            with contextlib.suppress(OSError):  # a sandbox may forbid it: then unpinned
+                os.sched_setaffinity(proc.pid, {cpus[0] if role == "server" else cpus[1]})
         return cls(name, proc, stderr)
 
     def send(self, command: str) -> None:

@@ -128,6 +128,7 @@ def test_quick_run_reports_figures_and_ratios(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["machine"]["cores"] >= 1
     assert report["settings"]["repeat"] == 1
+    assert report["settings"]["pinned"] is True  # --pin is the default
     rows = {(row["scenario"], row["title"], row["unit"]): row for row in report["rows"]}
     assert set(rows) == {
         ("A", "one-way send, ~100 B", "msg/s"),
