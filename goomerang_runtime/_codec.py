@@ -239,12 +239,16 @@ def decode_message(frame: Frame, classes: Mapping[str, type[ProtoMessage]]) -> M
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
     entries = frame.headers
-    if entries:  # dict() of a protobuf map is costly, even an empty one; a comprehension is not
+    count = len(entries)
+    if not count:
+        headers: dict[str, str] = {}
+        topic = ""
+    elif count == 1 and TOPIC_HEADER in entries:  # a publication without headers of its own
+        headers = {}
+        topic = entries[TOPIC_HEADER]
+    else:  # dict() of a protobuf map is costly; a comprehension is not
         headers = {key: entries[key] for key in entries}
         topic = headers.pop(TOPIC_HEADER, "")
-    else:
-        headers = {}
-        topic = ""
     metadata = Metadata._received(kind, frame.uuid, frame.is_sync, len(data), frame, topic)
     return Message._received(payload, headers, metadata)
 

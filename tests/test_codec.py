@@ -17,6 +17,7 @@ from goomerang_runtime import (
     kind_of,
 )
 from goomerang_runtime._codec import (
+    TOPIC_HEADER,
     BroadcastCommand,
     PublishCommand,
     RequestIds,
@@ -186,3 +187,18 @@ def test_a_bare_payload_encodes_as_a_message_without_headers() -> None:
     for frame in (got, expected):
         frame.ClearField("creation")
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("sent", "headers", "topic"),
+    [
+        ({}, {}, ""),
+        ({TOPIC_HEADER: "rooms.go"}, {}, "rooms.go"),
+        ({TOPIC_HEADER: "rooms.go", "a": "1"}, {"a": "1"}, "rooms.go"),
+        ({"a": "1"}, {"a": "1"}, ""),
+    ],
+)
+def test_topic_header_goes_to_metadata(sent: dict[str, str], headers: dict[str, str], topic: str) -> None:
+    frame = decode_frame(encode_frame(kind_of(MessageV1), b"", sent))
+    msg = decode_message(frame, registry(MessageV1).classes)
+    assert (msg.headers, msg.metadata.topic) == (headers, topic)
