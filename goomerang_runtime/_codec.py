@@ -162,6 +162,11 @@ def _varint(value: int) -> bytes:
         return bytes(((value & 0x7F) | 0x80, value >> 7))
     if value < 0x200000:
         return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
+    if value < 0x800000000:  # up to 5 bytes: every Timestamp.nanos
+        low = ((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, ((value >> 14) & 0x7F) | 0x80)
+        if value < 0x10000000:
+            return bytes((*low, value >> 21))
+        return bytes((*low, ((value >> 21) & 0x7F) | 0x80, value >> 28))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from ._codec import (
     encode_unsubscribe,
 )
 from ._connection import ERROR_REPLY_KIND, as_message
+from ._deadlines import Deadlines
 from ._dispatch import Dispatcher
 from ._fastrecv import InboxClientConnection
 from ._heartbeat import keep_alive
@@ -80,11 +82,6 @@ def _accepted(expect: type[ProtoMessage] | tuple[type[ProtoMessage], ...]) -> di
     return found
 
 
-def _expire(fut: asyncio.Future[Message[ProtoMessage]], kind: str, timeout: float) -> None:
-    if not fut.done():
-        fut.set_exception(SyncTimeoutError(kind, timeout))
-
-
 class _Pending:
     """A send_sync call waiting for its reply, and the reply classes it accepts."""
 
@@ -137,6 +134,7 @@ class Client(PeerBase[ClientConfig]):
         self._pending: dict[str, _Pending] = {}
         self._request_ids = RequestIds()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadlines: Deadlines | None = None
         self._topic_routes: dict[str, tuple[str, Handler[Any]]] = {}
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
@@ -252,6 +250,7 @@ class Client(PeerBase[ClientConfig]):
         self._finished = asyncio.Event()
         sender = _ClientSender(self, PeerInfo("server", link.remote_address))
         loop = self._loop = asyncio.get_running_loop()
+        self._deadlines = Deadlines(loop, self._pending, self._expire)
         self._configuration_hook(config)
         self._set_status(Status.RUNNING)
         self._reader = loop.create_task(self._read_loop(link, sender))
@@ -381,8 +380,11 @@ class Client(PeerBase[ClientConfig]):
             self._report(
                 ConnectionLostError(f"{frames_text(dropped)} queued and never sent ({reason.reason})", reason.code)
             )
-        pending, self._pending = self._pending, {}
-        for call in pending.values():
+        pending = list(self._pending.values())
+        self._pending.clear()  # in place: the deadlines read this very dict
+        if self._deadlines is not None:
+            self._deadlines.clear()
+        for call in pending:
             if not call.future.done():
                 call.future.set_exception(reason)
 
@@ -435,6 +437,11 @@ class Client(PeerBase[ClientConfig]):
             self._connection_ended(reason)
         if not self._closing_by_us:
             await self._finish(self._config.close_wait)
+
+    def _expire(self, request_id: str, timeout: float) -> None:
+        call = self._pending.get(request_id)
+        if call is not None and not call.future.done():
+            call.future.set_exception(SyncTimeoutError(call.kind, timeout))
 
     def _complete(self, frame: Frame) -> None:
         call = self._pending.pop(frame.uuid, None)
@@ -512,6 +519,8 @@ class Client(PeerBase[ClientConfig]):
         :class:`UnexpectedReplyError` for a reply kind outside `expect`.
         """
         outbox = self._running_outbox("send_sync")
+        if timeout is not None and math.isnan(timeout):
+            raise ValueError("send_sync timeout is NaN")
         limit = self._config.max_pending_sync
         if limit is not None and len(self._pending) >= limit:
             raise LimitError("client", "max_pending_sync", limit, "too many send_sync calls waiting")
@@ -522,8 +531,9 @@ class Client(PeerBase[ClientConfig]):
         fut: asyncio.Future[Message[ProtoMessage]] = self._loop.create_future()
         accepted = None if expect is None else _accepted(expect)
         self._pending[request_id] = _Pending(kind, fut, accepted)
-        # A timer on the future, not asyncio.timeout(): no task cancellation per call.
-        timer = None if timeout is None else fut.get_loop().call_later(timeout, _expire, fut, kind, timeout)
+        if timeout is not None:  # no task cancellation scope nor timer per call: see _deadlines.py
+            assert self._deadlines is not None
+            self._deadlines.add(request_id, timeout)
         try:
             await outbox.put(data)
             if self._send_hook:
@@ -534,8 +544,6 @@ class Client(PeerBase[ClientConfig]):
                 self._sync_hook(kind, time.perf_counter() - started, exc)
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
             self._pending.pop(request_id, None)
         if self._sync_hook:
             self._sync_hook(kind, time.perf_counter() - started, None)

@@ -6,6 +6,7 @@ import asyncio
 import os
 from dataclasses import dataclass
 
+from google.protobuf.internal.encoder import _VarintBytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
@@ -26,6 +27,7 @@ from goomerang_runtime import (
 from goomerang_runtime._codec import (
     COMMAND_KINDS,
     _encode_frame_protobuf,
+    _varint,
     decode_command,
     decode_frame,
     decode_message,
@@ -209,3 +211,9 @@ def test_live_server_reports_each_bad_frame_and_serves_everyone(garbage: list[by
     assert outcome.status is Status.CLOSED
     assert outcome.reported == outcome.bad
     assert outcome.good_replies == 5
+
+
+@settings(max_examples=EXAMPLES * 20, deadline=None)
+@given(st.integers(0, 2**64 - 1) | st.sampled_from([0, 127, 128, 2**14, 2**21, 2**28 - 1, 2**28, 2**35 - 1, 2**35]))
+def test_varints_are_protobufs(value: int) -> None:
+    assert _varint(value) == _VarintBytes(value)
