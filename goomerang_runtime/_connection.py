@@ -13,6 +13,7 @@ from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
 from ._outbox import Outbox, QueueFullTimeout, frames_text
 from .errors import ConnectionLostError, GoomerangError, HandlerError, SlowConsumerError
 from .handler import PeerInfo
+from .hooks import Hook
 from .message import Message, ProtoMessage, kind_of
 from .reply_pb2 import ErrorReply
 
@@ -76,7 +77,7 @@ class ServerConnection:
         close_wait: float,
         error_details: bool,
         report: Callable[[BaseException], None],
-        on_send: Callable[[str, int, float], None] | None = None,
+        on_send: Hook[[str, int, float]] | None = None,
     ) -> None:
         self.link = link
         self.peer = peer
@@ -93,7 +94,7 @@ class ServerConnection:
         self.error_details = error_details
         self.closing = False
         self.pending_sync = 0
-        self.on_send = on_send
+        self.on_send: Hook[[str, int, float]] = on_send if on_send is not None else Hook("on_send", report)
         """Told ``(kind, size, seconds)`` after each message a sender of this connection queued."""
 
     def offer(self, data: bytes) -> bool:
@@ -235,11 +236,13 @@ class ConnectionSender:
 
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Send `msg` to the client; returns the payload size."""
-        on_send = self._conn.on_send  # a Hook is false while nobody listens: no clock reads then
-        started = time.perf_counter() if on_send else 0.0
+        on_send = self._conn.on_send
+        started = time.perf_counter() if on_send.callables else 0.0  # no clock reads while nobody listens
         data, size, kind = encode_message(msg)
-        await self._conn.send_frame(data)
-        if on_send:
+        conn = self._conn
+        if not conn.offer(data):  # the common case needs no coroutine
+            await conn.send_frame(data)
+        if on_send.callables:
             on_send(kind, size, time.perf_counter() - started)
         return size
 
@@ -274,14 +277,16 @@ class ReplySender:
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Reply (first call) or send a plain frame (later calls)."""
         on_send = self._conn.on_send
-        started = time.perf_counter() if on_send else 0.0
+        started = time.perf_counter() if on_send.callables else 0.0  # no clock reads while nobody listens
         if self.replied:
             data, size, kind = encode_message(msg)
         else:
             self.replied = True
             data, size, kind = encode_message(msg, uuid=self._uuid, is_sync=True)
-        await self._conn.send_frame(data)
-        if on_send:
+        conn = self._conn
+        if not conn.offer(data):  # the common case needs no coroutine
+            await conn.send_frame(data)
+        if on_send.callables:
             on_send(kind, size, time.perf_counter() - started)
         return size
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import time
 from collections.abc import Callable
@@ -474,11 +473,12 @@ class Client(PeerBase[ClientConfig]):
     async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Fire and forget: send `msg` to the server; returns the payload size."""
         outbox = self._running_outbox("send")
-        hook = self._send_hook  # false while nobody listens: no clock reads then
-        started = time.perf_counter() if hook else 0.0
+        hook = self._send_hook
+        started = time.perf_counter() if hook.callables else 0.0  # no clock reads while nobody listens
         data, size, kind = encode_message(msg)
-        await outbox.put(data)
-        if hook:
+        if not outbox.offer(data):
+            await outbox.put(data)
+        if hook.callables:
             hook(kind, size, time.perf_counter() - started)
         return size
 
@@ -519,7 +519,7 @@ class Client(PeerBase[ClientConfig]):
         :class:`UnexpectedReplyError` for a reply kind outside `expect`.
         """
         outbox = self._running_outbox("send_sync")
-        if timeout is not None and math.isnan(timeout):
+        if timeout is not None and timeout != timeout:  # NaN
             raise ValueError("send_sync timeout is NaN")
         limit = self._config.max_pending_sync
         if limit is not None and len(self._pending) >= limit:
@@ -535,17 +535,18 @@ class Client(PeerBase[ClientConfig]):
             assert self._deadlines is not None
             self._deadlines.add(request_id, timeout)
         try:
-            await outbox.put(data)
-            if self._send_hook:
+            if not outbox.offer(data):
+                await outbox.put(data)
+            if self._send_hook.callables:
                 self._send_hook(kind, size, time.perf_counter() - started)
             reply = await fut
         except GoomerangError as exc:
-            if self._sync_hook:
+            if self._sync_hook.callables:
                 self._sync_hook(kind, time.perf_counter() - started, exc)
             raise
         finally:
             self._pending.pop(request_id, None)
-        if self._sync_hook:
+        if self._sync_hook.callables:
             self._sync_hook(kind, time.perf_counter() - started, None)
         return reply
 

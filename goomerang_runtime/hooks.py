@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Generic, ParamSpec
 
 from .errors import HookError
@@ -22,31 +22,31 @@ class Hook(Generic[P]):
     has nowhere else to go, to the ``goomerang`` logger).
     """
 
-    __slots__ = ("_fns", "_report", "name")
+    __slots__ = ("_report", "callables", "name")
 
     def __init__(self, name: str, report: Callable[[BaseException], None] | None) -> None:
         self.name = name
-        self._fns: list[Callable[P, object]] = []
+        self.callables: list[Callable[P, object]] = []
+        """The registered callables, in order (read-only: use :meth:`add`). Empty: calling does nothing.
+
+        Hot paths test this list rather than the hook itself: a list's truth
+        is no Python call.
+        """
         self._report = report
 
     def add(self, fn: Callable[P, object]) -> Callable[P, object]:
         """Register `fn` after those already there; returns it (decorator use)."""
-        self._fns.append(fn)
+        self.callables.append(fn)
         return fn
 
-    @property
-    def callables(self) -> Sequence[Callable[P, object]]:
-        """The live list of registered callables (empty: calling the hook does nothing)."""
-        return self._fns
-
     def __bool__(self) -> bool:
-        return bool(self._fns)
+        return bool(self.callables)
 
     def __len__(self) -> int:
-        return len(self._fns)
+        return len(self.callables)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> None:
-        for fn in self._fns:
+        for fn in self.callables:
             try:
                 fn(*args, **kwargs)
             except Exception as exc:
