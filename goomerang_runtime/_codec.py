@@ -46,7 +46,7 @@ __all__ = [
     "RequestIds",
     "new_request_id",
     "prefix_headers",
-    "topic_headers",
+    "add_topic_header",
     "unprefix_headers",
 ]
 
@@ -272,9 +272,17 @@ def unprefix_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {key[cut:]: headers[key] for key in headers if key.startswith(HEADER_PREFIX)}
 
 
-def topic_headers(headers: Mapping[str, str], topic: str) -> dict[str, str]:
-    """Headers of a publication delivery: the message's, plus the topic (beyond Go)."""
-    return {**headers, TOPIC_HEADER: topic}
+_TOPIC_ENTRY_HEAD = _string_field(b"\x0a", TOPIC_HEADER)
+
+
+def add_topic_header(frame: bytes, topic: str) -> bytes:
+    """`frame` with the ``goomerang-topic`` header set to `topic` (an extension, not for Go peers).
+
+    A map entry appended to the encoded frame: protobuf merges map entries
+    in any order, and the last one of a key wins, as a dict update would.
+    """
+    entry = _TOPIC_ENTRY_HEAD + _string_field(b"\x12", topic)
+    return b"".join((frame, b"\x32", _varint(len(entry)), entry))
 
 
 # Commands, client -> server.

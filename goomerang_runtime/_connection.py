@@ -12,6 +12,7 @@ from ._codec import encode_frame, encode_message
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
 from ._outbox import Outbox, QueueFullTimeout, frames_text
 from .errors import ConnectionLostError, GoomerangError, HandlerError, SlowConsumerError
+from .extensions import ERROR_REPLY, TOPIC_HEADER, WILDCARDS
 from .handler import PeerInfo
 from .hooks import Hook
 from .message import Message, ProtoMessage, kind_of
@@ -57,6 +58,7 @@ class ServerConnection:
         "_report",
         "closing",
         "error_details",
+        "error_reply",
         "link",
         "on_send",
         "outbox",
@@ -64,7 +66,9 @@ class ServerConnection:
         "pending_sync",
         "sender",
         "task",
+        "topic_header",
         "topics",
+        "wildcards",
     )
 
     def __init__(
@@ -82,6 +86,13 @@ class ServerConnection:
         self.link = link
         self.peer = peer
         self.outbox = Outbox(link, queue_size)
+        extensions = peer.extensions
+        self.topic_header = TOPIC_HEADER in extensions
+        """Publication deliveries carry the ``goomerang-topic`` header (not for Go clients)."""
+        self.wildcards = WILDCARDS in extensions
+        """Subscriptions are wildcard patterns; for a Go client every topic is a plain string."""
+        self.error_reply = ERROR_REPLY in extensions
+        """A failed sync request is answered with an ErrorReply; a Go client gets nothing, as from Go."""
         self.topics: set[str] = set()
         self.sender = ConnectionSender(self)
         self.task: asyncio.Task[None] | None = None
@@ -291,10 +302,15 @@ class ReplySender:
         return size
 
     async def fail(self, request_kind: str, error: BaseException) -> None:
-        """Answer with an :class:`ErrorReply` unless a reply already went out."""
+        """Answer with an :class:`ErrorReply` unless a reply already went out.
+
+        A Go client gets nothing (its call times out, as against a Go server).
+        """
         if self.replied:
             return
         self.replied = True
+        if not self._conn.error_reply:
+            return
         cause = error.error if isinstance(error, HandlerError) else error
         reply = ErrorReply(
             request_kind=request_kind,

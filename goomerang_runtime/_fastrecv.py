@@ -90,6 +90,16 @@ class InboxServerConnection(ServerConnection):
         super().connection_lost(exc)
         self.inbox.wake()
 
+    def send_data(self) -> None:
+        # After the close handshake a server closes TCP at once (RFC 6455
+        # 7.1.1) instead of half-closing and waiting for the client's FIN,
+        # which a Go client never sends: close() flushes what is buffered first.
+        for data in self.protocol.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.close()
+
 
 class InboxClientConnection(ClientConnection):
     """A websockets client connection feeding an :class:`Inbox`."""

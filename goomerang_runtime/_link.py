@@ -7,7 +7,7 @@ Server and client speak to a `Link` only, so the in-memory test transport
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from websockets.asyncio.connection import Connection
@@ -15,6 +15,7 @@ from websockets.exceptions import ConcurrencyError, ConnectionClosed, Connection
 from websockets.protocol import OPEN
 
 from ._fastrecv import Inbox
+from .extensions import CLOSE_CODES, SUPPORTED
 
 __all__ = ["CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "Link", "LinkClosed", "WebSocketLink"]
 
@@ -83,21 +84,53 @@ class Link(Protocol):
         ...
 
 
-def _closed(exc: ConnectionClosed) -> LinkClosed:
+def _closed(exc: ConnectionClosed, failed: int | None = None) -> LinkClosed:
     rcvd, sent = exc.rcvd, exc.sent
+    if failed == CLOSE_MESSAGE_TOO_BIG:  # sent as 1000 to a Go peer; still a message too big here
+        return LinkClosed(failed, False, str(exc))
     code = sent.code if sent is not None and (rcvd is None or sent.code == CLOSE_MESSAGE_TOO_BIG) else None
     if code is None and rcvd is not None:
         code = rcvd.code
     return LinkClosed(code, isinstance(exc, ConnectionClosedOK), str(exc))
 
 
+_ABNORMAL_CLOSURE = 1006  # websockets' code for a failure that sends no close frame
+
+
+class _GoCloseCodes:
+    """Stands in for a websockets protocol's ``fail()``: the close frame says 1000, no reason.
+
+    A Go peer mishandles every other close code (PROTOCOL.md), so the
+    failures websockets detects itself (message too big, protocol error,
+    invalid UTF-8, internal error) close with 1000 on a Go link; the code
+    meant is kept in :attr:`code` for our own reports.
+    """
+
+    __slots__ = ("_fail", "code")
+
+    def __init__(self, fail: Callable[[int, str], None]) -> None:
+        self._fail = fail
+        self.code: int | None = None
+
+    def __call__(self, code: int, reason: str = "") -> None:
+        if self.code is None:
+            self.code = code
+        self._fail(code if code == _ABNORMAL_CLOSURE else CLOSE_NORMAL, "")
+
+
 class WebSocketLink:
     """A :class:`Link` over a `websockets` asyncio connection."""
 
-    __slots__ = ("_inbox", "_loop", "_ws", "remote_address")
+    __slots__ = ("_go_fail", "_inbox", "_loop", "_ws", "close_codes", "remote_address")
 
-    def __init__(self, ws: Connection) -> None:
+    def __init__(self, ws: Connection, extensions: frozenset[str] = SUPPORTED) -> None:
         self._ws = ws
+        self.close_codes = CLOSE_CODES in extensions
+        """Whether close frames may carry codes other than 1000 (a Go peer: never)."""
+        self._go_fail: _GoCloseCodes | None = None
+        if not self.close_codes:
+            self._go_fail = _GoCloseCodes(ws.protocol.fail)
+            setattr(ws.protocol, "fail", self._go_fail)  # noqa: B010  an instance attribute over the method
         self._loop = ws.loop  # asyncio.get_running_loop() is a getpid() system call on Python 3.11
         self._inbox: Inbox | None = getattr(ws, "inbox", None)
         address = ws.remote_address
@@ -122,13 +155,16 @@ class WebSocketLink:
         try:
             return await self._ws.recv()
         except ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise self._closed(exc) from None
+
+    def _closed(self, exc: ConnectionClosed) -> LinkClosed:
+        return _closed(exc, None if self._go_fail is None else self._go_fail.code)
 
     async def send(self, data: bytes) -> None:
         try:
             await self._ws.send(data)
         except ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise self._closed(exc) from None
 
     def send_now(self, data: bytes) -> bool:
         # What websockets.broadcast() does, minus writing into a full buffer:
@@ -147,14 +183,14 @@ class WebSocketLink:
         try:
             return await self._ws.ping(b"ping")
         except ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise self._closed(exc) from None
         except ConcurrencyError:
             # The previous ping is still unanswered: wait on it again.
             pong = self._ws.pending_pings[b"ping"][0]
             return asyncio.shield(pong)
 
     async def close(self, code: int = CLOSE_NORMAL) -> None:
-        await self._ws.close(code)
+        await self._ws.close(code if self.close_codes else CLOSE_NORMAL)
 
     def abort(self) -> None:
         self._ws.transport.abort()

@@ -6,6 +6,10 @@ this replica's id, to the broker. An envelope coming back from the broker is
 matched against this server's subscriptions like a local publication, so a
 client gets it once even when several of its subscriptions match; envelopes
 carrying this replica's own id, and copies already seen, are ignored.
+
+A publication travels as its plain frame, exactly what a Go client gets;
+clients of this library also get the topic, in a header appended to those
+bytes once per publication that has such a subscriber.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from ._codec import add_topic_header
 from ._connection import ServerConnection
 from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
 from .brokers.base import Broker
@@ -42,6 +47,18 @@ class _Recent:
         if len(self._ids) > _RECENT:
             self._ids.popitem(last=False)
         return True
+
+
+def _deliver(conns: Iterable[ServerConnection], topic: str, frame: bytes) -> None:
+    """A publication to each of `conns`: with the topic header for those that take it."""
+    tagged: bytes | None = None
+    for conn in conns:
+        if conn.topic_header:
+            if tagged is None:
+                tagged = add_topic_header(frame, topic)
+            conn.deliver(tagged)
+        else:
+            conn.deliver(frame)
 
 
 class PubSub:
@@ -83,7 +100,8 @@ class PubSub:
         """Subscribe `conn`; returns once the broker has the subscription (or is unreachable)."""
         if pattern not in conn.topics:
             conn.topics.add(pattern)
-            first = self._index.add(pattern, conn)
+            # A broker subscription is a pattern: a superset of a literal one, matched here again.
+            first = self._index.add(pattern, conn, literal=not conn.wildcards)
             if first and self._broker is not None:
                 task = asyncio.get_running_loop().create_task(self._broker.subscribe(pattern))
                 self._subscribing[pattern] = task
@@ -104,12 +122,12 @@ class PubSub:
         if pattern not in conn.topics:
             return
         conn.topics.discard(pattern)
-        if self._index.remove(pattern, conn) and self._broker is not None:
+        if self._index.remove(pattern, conn, literal=not conn.wildcards) and self._broker is not None:
             self._broker.unsubscribe(pattern)
 
     def leave(self, conn: ServerConnection) -> None:
         """A closed connection leaves all its topics."""
-        for pattern in self._index.remove_all(conn.topics, conn):
+        for pattern in self._index.remove_all(conn.topics, conn, literal=not conn.wildcards):
             if self._broker is not None:
                 self._broker.unsubscribe(pattern)
         conn.topics.clear()
@@ -117,9 +135,8 @@ class PubSub:
     # Outgoing.
 
     def publish(self, topic: str, frame: bytes) -> None:
-        """Deliver `frame` to local subscribers of `topic`, then hand it to the broker."""
-        for conn in self._index.match(topic):
-            conn.deliver(frame)
+        """Deliver plain `frame` to local subscribers of `topic`, then hand it to the broker."""
+        _deliver(self._index.match(topic), topic, frame)
         if self._broker is not None:
             self._broker.publish(topic, encode_envelope(self.replica, next(self._seq), topic, frame))
 
@@ -145,8 +162,7 @@ class PubSub:
         """A publication from another replica: matched like a local one."""
         envelope = self._open(data)
         if envelope is not None and not envelope.is_broadcast:
-            for conn in self._index.match(envelope.topic):
-                conn.deliver(envelope.frame)
+            _deliver(self._index.match(envelope.topic), envelope.topic, envelope.frame)
 
     def deliver_broadcast(self, data: bytes) -> None:
         """A broadcast from another replica: every local connection gets it."""

@@ -50,6 +50,7 @@ from .errors import (
     UnknownKindError,
     UnknownReplyError,
 )
+from .extensions import EXTENSIONS_HEADER, GO_WIRE, SUPPORTED, WILDCARDS, format_extensions, parse_extensions
 from .handler import Handler, HandlerObject, PeerInfo, build_chain, to_handler
 from .hooks import Hook
 from .message import Message, ProtoMessage, kind_of
@@ -126,6 +127,7 @@ class Client(PeerBase[ClientConfig]):
     def __init__(self, **options: Unpack[ClientOptions]) -> None:
         super().__init__(ClientConfig.from_options("client", dict(options)))
         self._link: Link | None = None
+        self._extensions: frozenset[str] = GO_WIRE
         self._outbox: Outbox | None = None
         self._dispatcher: Dispatcher | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -152,6 +154,14 @@ class Client(PeerBase[ClientConfig]):
         if self._config.tls is not None:
             return f"wss://{self._config.server}/wss"
         return f"ws://{self._config.server}/ws"
+
+    @property
+    def extensions(self) -> frozenset[str]:
+        """What the connection uses beyond the Go wire (:mod:`goomerang_runtime.extensions`).
+
+        Empty against a Go server, or with ``extensions=False``.
+        """
+        return self._extensions
 
     @property
     def pending_sync(self) -> int:
@@ -206,6 +216,9 @@ class Client(PeerBase[ClientConfig]):
         if self._status in (Status.RUNNING, Status.CLOSING):
             raise AlreadyRunningError(f"client is {self._status.name}")
         config = self._config
+        headers = dict(config.headers or {})
+        if config.extensions:
+            headers[EXTENSIONS_HEADER] = format_extensions(SUPPORTED)
         try:
             async with asyncio.timeout(timeout):
                 ws = await ws_connect(
@@ -217,7 +230,7 @@ class Client(PeerBase[ClientConfig]):
                     close_timeout=config.close_wait,
                     max_size=config.max_message_size,
                     compression="deflate" if config.compression else None,
-                    additional_headers=config.headers or None,
+                    additional_headers=headers or None,
                     user_agent_header=None,
                     create_connection=InboxClientConnection,
                 )
@@ -228,15 +241,20 @@ class Client(PeerBase[ClientConfig]):
             raise ConnectError(self.url, f"the server answered HTTP {status}", status) from exc
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             raise ConnectError(self.url, str(exc) or type(exc).__name__) from exc
-        await self.attach(WebSocketLink(ws))
+        extensions = GO_WIRE
+        if config.extensions and ws.response is not None:
+            # A Go server answers no header: its wire, exactly.
+            extensions = parse_extensions(ws.response.headers.get(EXTENSIONS_HEADER)) & SUPPORTED
+        await self.attach(WebSocketLink(ws, extensions), extensions)
 
-    async def attach(self, link: Link) -> None:
+    async def attach(self, link: Link, extensions: frozenset[str] = SUPPORTED) -> None:
         """Start running over an already open `link` (used by :meth:`connect`
-        and by the in-memory test transport)."""
+        and by the in-memory test transport), with the `extensions` agreed."""
         if self._status in (Status.RUNNING, Status.CLOSING):
             raise AlreadyRunningError(f"client is {self._status.name}")
         config = self._config
         self._link = link
+        self._extensions = extensions if config.extensions else GO_WIRE
         self._outbox = Outbox(link, config.send_queue_size)
         self._dispatcher = Dispatcher(
             self._build_chains(),
@@ -247,7 +265,7 @@ class Client(PeerBase[ClientConfig]):
         )
         self._closing_by_us = False
         self._finished = asyncio.Event()
-        sender = _ClientSender(self, PeerInfo("server", link.remote_address))
+        sender = _ClientSender(self, PeerInfo("server", link.remote_address, extensions=self._extensions))
         loop = self._loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop, self._pending, self._expire)
         self._configuration_hook(config)
@@ -565,7 +583,9 @@ class Client(PeerBase[ClientConfig]):
         """Ask the server to send `msg` to every subscriber of `topic`."""
         outbox = self._running_outbox("publish")
         m = as_message(msg)
-        data, size = encode_publish(validate_topic(topic), m)
+        if WILDCARDS in self._extensions:
+            validate_topic(topic)  # a Go server takes any string: a plain topic
+        data, size = encode_publish(topic, m)
         await outbox.put(data)
         self._publish_hook(topic, m.kind)
         return size
@@ -589,7 +609,8 @@ class Client(PeerBase[ClientConfig]):
         to `handler` (through the middlewares), and `kind` is registered.
         """
         outbox = self._running_outbox("subscribe")
-        validate_pattern(topic)
+        if WILDCARDS in self._extensions:
+            validate_pattern(topic)  # a Go server takes any string: a plain topic
         if handler is not None and kind is not None:
             self._registry.register(kind)
             self._topic_routes[topic] = (kind_of(kind), build_chain(to_handler(handler), self._middlewares))

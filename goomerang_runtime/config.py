@@ -95,6 +95,8 @@ class _Common(_Config):
     """Seconds to wait for the peer's close frame before dropping TCP."""
     send_queue_size: PositiveInt = DEFAULT_SEND_QUEUE_SIZE
     """Frames that may wait in a connection's outgoing queue."""
+    extensions: bool = True
+    """Agree on this library's extensions with peers that have them; False: the Go wire only, with everyone."""
 
 
 class ServerConfig(_Common):
@@ -182,6 +184,7 @@ class _CommonOptions(TypedDict, total=False):
     compression: bool
     close_wait: float
     send_queue_size: int
+    extensions: bool
 
 
 class ServerOptions(_CommonOptions, total=False):

@@ -34,6 +34,8 @@ class PeerInfo:
     """What the server's authentication hook returned for this connection."""
     headers: dict[str, str] = field(default_factory=dict)
     """Headers of the WebSocket handshake request (server side)."""
+    extensions: frozenset[str] = frozenset()
+    """What this connection uses beyond the Go wire (:mod:`goomerang_runtime.extensions`); empty for a Go peer."""
 
 
 class Sender(Protocol):

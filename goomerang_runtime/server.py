@@ -30,7 +30,6 @@ from ._codec import (
     decode_message,
     encode_frame,
     encode_message,
-    topic_headers,
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
@@ -60,6 +59,7 @@ from .errors import (
     TopicError,
     UnknownKindError,
 )
+from .extensions import EXTENSIONS_HEADER, GO_WIRE, SUPPORTED, format_extensions, negotiate
 from .handler import PeerInfo
 from .hooks import Hook
 from .message import Message, ProtoMessage
@@ -70,6 +70,17 @@ from .topics import validate_pattern, validate_topic
 __all__ = ["BroadcastResult", "Server"]
 
 Fn = TypeVar("Fn", bound=Callable[..., object])
+
+
+def _check_topic(topic: str) -> str:
+    """A Go client's topic or subscription: any string but the empty one.
+
+    Go allows an empty topic too; here it would be taken for a broadcast
+    between replicas, so it is refused and reported.
+    """
+    if not topic:
+        raise TopicError(topic, "must not be empty")
+    return topic
 
 
 class BroadcastResult(NamedTuple):
@@ -238,6 +249,7 @@ class Server(PeerBase[ServerConfig]):
             port,
             ssl=config.tls,
             process_request=self._process_request,
+            process_response=self._process_response,
             compression="deflate" if config.compression else None,
             open_timeout=config.handshake_timeout,
             ping_interval=None,  # only clients ping (PROTOCOL.md)
@@ -342,6 +354,19 @@ class Server(PeerBase[ServerConfig]):
             return await self._authenticate(authenticate, ws, request, url.path, url.query)
         return None
 
+    def _extensions(self, request: Request) -> frozenset[str] | None:
+        """What a handshake agreed on; None: a client without the header (Go)."""
+        if not self._config.extensions:
+            return None
+        return negotiate(request.headers.get(EXTENSIONS_HEADER))
+
+    def _process_response(self, ws: WsConnection, request: Request, response: Response) -> Response | None:
+        if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
+            extensions = self._extensions(request)
+            if extensions is not None:
+                response.headers[EXTENSIONS_HEADER] = format_extensions(extensions)
+        return None
+
     async def _authenticate(
         self, authenticate: Authenticator, ws: WsConnection, request: Request, path: str, query: str
     ) -> Response | None:
@@ -375,18 +400,27 @@ class Server(PeerBase[ServerConfig]):
     async def _serve_websocket(self, ws: WsConnection) -> None:
         assert ws.request is not None
         principal = self._principals.pop(ws, None)
-        await self.serve_link(WebSocketLink(ws), dict(ws.request.headers.raw_items()), principal)
+        extensions = self._extensions(ws.request) or GO_WIRE
+        link = WebSocketLink(ws, extensions)
+        await self.serve_link(link, dict(ws.request.headers.raw_items()), principal, extensions)
 
     async def serve_link(
-        self, link: Link, headers: dict[str, str] | None = None, principal: object | None = None
+        self,
+        link: Link,
+        headers: dict[str, str] | None = None,
+        principal: object | None = None,
+        extensions: frozenset[str] = SUPPORTED,
     ) -> None:
         """Serve one connected client over `link` until it closes.
 
         The WebSocket listener calls this for each client; the in-memory test
-        transport calls it directly.
+        transport calls it directly. `extensions` are what the connection
+        uses beyond the Go wire (none for a Go client).
         """
         config = self._config
-        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, principal, headers or {})
+        if not config.extensions:
+            extensions = GO_WIRE
+        peer = PeerInfo(f"conn-{next(self._ids)}", link.remote_address, principal, headers or {}, extensions)
         if len(self._connections) >= config.max_connections:
             # Handshakes that passed the check together: the late ones go away.
             self._report(LimitError(peer.id, "max_connections", config.max_connections, "closed with 1013"))
@@ -484,7 +518,8 @@ class Server(PeerBase[ServerConfig]):
     async def _run_command(self, conn: ServerConnection, cmd: Command) -> None:
         if isinstance(cmd, PublishCommand):
             try:
-                validate_topic(cmd.topic)
+                # A Go client's topic is a plain string, wildcard characters included.
+                (validate_topic if conn.wildcards else _check_topic)(cmd.topic)
                 self._registry.decode(cmd.kind, cmd.payload)
             except (TopicError, ProtocolError) as exc:
                 self._report(exc)
@@ -492,8 +527,7 @@ class Server(PeerBase[ServerConfig]):
             if not await self._allowed(conn, "publish", cmd.topic, cmd.kind):
                 return
             self._publish_hook(cmd.topic, cmd.kind)
-            data = encode_frame(cmd.kind, cmd.payload, topic_headers(cmd.headers, cmd.topic))
-            self._pubsub.publish(cmd.topic, data)
+            self._pubsub.publish(cmd.topic, encode_frame(cmd.kind, cmd.payload, cmd.headers))
         elif isinstance(cmd, BroadcastCommand):
             try:
                 self._registry.decode(cmd.kind, cmd.payload)
@@ -509,7 +543,7 @@ class Server(PeerBase[ServerConfig]):
             self._pubsub.broadcast_to_replicas(data)
         elif isinstance(cmd, SubscribeCommand):
             try:
-                validate_pattern(cmd.topic)
+                (validate_pattern if conn.wildcards else _check_topic)(cmd.topic)
             except TopicError as exc:
                 self._report(exc)
                 return
@@ -561,7 +595,7 @@ class Server(PeerBase[ServerConfig]):
             raise NotRunningError("publish", self._status.name)
         validate_topic(topic)
         m = as_message(msg)
-        data = encode_frame(m.kind, m.payload.SerializeToString(), topic_headers(m.headers, topic))
+        data = encode_frame(m.kind, m.payload.SerializeToString(), m.headers)
         self._publish_hook(topic, m.kind)
         self._pubsub.publish(topic, data)
 

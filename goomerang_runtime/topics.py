@@ -7,6 +7,12 @@ more tokens. ``rooms.*`` matches ``rooms.go`` but not ``rooms.go.dev``;
 ``rooms.>`` matches both, but not ``rooms``. A subscription without a
 wildcard token matches only the identical topic. A published topic is always
 literal.
+
+Wildcards are an extension (:mod:`goomerang_runtime.extensions`): for a Go
+peer, whose library has none, every topic and subscription is a plain
+string, ``*`` and ``>`` included. Whoever publishes on a topic holding
+wildcard tokens (a Go client may) reaches only the subscriptions with
+exactly that string.
 """
 
 from __future__ import annotations
@@ -57,8 +63,12 @@ def _tokens_match(pattern: tuple[str, ...], topic: list[str]) -> bool:
 
 
 def pattern_matches(pattern: str, topic: str) -> bool:
-    """Whether subscription `pattern` receives publications on `topic`."""
-    if not is_pattern(pattern):
+    """Whether subscription `pattern` receives publications on `topic`.
+
+    A topic holding wildcard tokens is a plain string (a Go peer's): only
+    the identical subscription receives it.
+    """
+    if not is_pattern(pattern) or is_pattern(topic):
         return pattern == topic
     return _tokens_match(tuple(pattern.split(".")), topic.split("."))
 
@@ -86,7 +96,11 @@ def pattern_covers(family: str, pattern: str) -> bool:
 
 
 class TopicIndex(Generic[S]):
-    """Which subscribers each subscription pattern has; matches topics to them."""
+    """Which subscribers each subscription has; matches topics to them.
+
+    A subscription is a wildcard pattern, or ``literal`` (a Go peer's, or
+    one without wildcard tokens): then it matches only the identical topic.
+    """
 
     __slots__ = ("_exact", "_wild")
 
@@ -94,45 +108,58 @@ class TopicIndex(Generic[S]):
         self._exact: dict[str, set[S]] = {}
         self._wild: dict[str, tuple[tuple[str, ...], set[S]]] = {}
 
-    def add(self, pattern: str, subscriber: S) -> bool:
-        """Subscribe; returns True when `pattern` had no subscriber before."""
-        if is_pattern(pattern):
+    def add(self, pattern: str, subscriber: S, *, literal: bool = False) -> bool:
+        """Subscribe; returns True when the string `pattern` had no subscriber before."""
+        first = pattern not in self._exact and pattern not in self._wild
+        if not literal and is_pattern(pattern):
             entry = self._wild.get(pattern)
             if entry is None:
                 self._wild[pattern] = (tuple(pattern.split(".")), {subscriber})
-                return True
-            entry[1].add(subscriber)
-            return False
+            else:
+                entry[1].add(subscriber)
+            return first
         subs = self._exact.get(pattern)
         if subs is None:
             self._exact[pattern] = {subscriber}
-            return True
-        subs.add(subscriber)
-        return False
+        else:
+            subs.add(subscriber)
+        return first
 
-    def remove(self, pattern: str, subscriber: S) -> bool:
-        """Unsubscribe; returns True when `pattern` has no subscriber left."""
-        wild = self._wild.get(pattern)
-        subs = wild[1] if wild is not None else self._exact.get(pattern)
+    def remove(self, pattern: str, subscriber: S, *, literal: bool = False) -> bool:
+        """Unsubscribe; returns True when the string `pattern` has no subscriber left."""
+        wild = not literal and is_pattern(pattern)
+        entry = self._wild.get(pattern)
+        subs = (entry[1] if entry is not None else None) if wild else self._exact.get(pattern)
         if subs is None or subscriber not in subs:
             return False
         subs.discard(subscriber)
         if subs:
             return False
-        self._wild.pop(pattern, None)
-        self._exact.pop(pattern, None)
-        return True
+        if wild:
+            del self._wild[pattern]
+        else:
+            del self._exact[pattern]
+        return pattern not in self._exact and pattern not in self._wild
 
-    def remove_all(self, patterns: Iterable[str], subscriber: S) -> list[str]:
+    def remove_all(self, patterns: Iterable[str], subscriber: S, *, literal: bool = False) -> list[str]:
         """Unsubscribe from each pattern; returns those left without subscribers."""
-        return [pattern for pattern in patterns if self.remove(pattern, subscriber)]
+        return [pattern for pattern in patterns if self.remove(pattern, subscriber, literal=literal)]
 
     def match(self, topic: str) -> set[S]:
-        """Every subscriber whose pattern matches `topic` (each once)."""
+        """Every subscriber whose subscription matches `topic` (each once).
+
+        A topic holding wildcard tokens matches only subscriptions with
+        exactly that string (patterns included): it is a plain string.
+        """
         exact = self._exact.get(topic)
         if not self._wild:
             return set(exact) if exact else set()
         found: set[S] = set(exact) if exact else set()
+        if is_pattern(topic):
+            same = self._wild.get(topic)
+            if same is not None:
+                found |= same[1]
+            return found
         tokens = topic.split(".")
         for pattern, subs in self._wild.values():
             if _tokens_match(pattern, tokens):

@@ -20,6 +20,9 @@ from cryptography.x509.oid import NameOID
 E = TypeVar("E", bound=BaseException)
 
 WAIT = 10.0
+
+OUR_PEER = {"Goomerang-Extensions": "close-codes, error-reply, topic-header, wildcards"}
+"""Handshake headers of a raw client that speaks as this library does (without them: a Go client)."""
 """Upper bound of any single wait in the tests, in seconds."""
 
 

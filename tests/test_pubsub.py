@@ -33,7 +33,7 @@ from goomerang_runtime._codec import (
 )
 from goomerang_runtime.protocol_pb2 import PublishCmd
 
-from .helpers import WAIT, Collector, wait_until
+from .helpers import OUR_PEER, WAIT, Collector, wait_until
 from .inbox import Inbox, barrier, listening_client
 from .replica import add_handlers
 
@@ -226,9 +226,17 @@ async def test_wildcard_subscriptions_over_sockets() -> None:
     assert errors.items == []
 
 
-async def test_commands_on_the_wire_use_prefixed_headers_and_deliveries_are_plain_frames() -> None:
+@pytest.mark.parametrize(
+    ("offered", "extra"),
+    [(None, {}), ("topic-header", {TOPIC_HEADER: "wire"})],
+    ids=["go-client", "announces-topic-header"],
+)
+async def test_commands_on_the_wire_use_prefixed_headers_and_deliveries_are_plain_frames(
+    offered: str | None, extra: dict[str, str]
+) -> None:
     server, errors = pubsub_server()
-    async with server, ws_connect(server.url) as ws:
+    headers = {"Goomerang-Extensions": offered} if offered else None
+    async with server, ws_connect(server.url, additional_headers=headers) as ws:
         await ws.send(encode_subscribe("wire"))
         payload = ReplyV1(message="raw").SerializeToString()
         cmd = encode_publish("wire", Message(ReplyV1(message="raw")))[0]
@@ -237,8 +245,8 @@ async def test_commands_on_the_wire_use_prefixed_headers_and_deliveries_are_plai
         frame.headers.update({"message-a": "1", "unprefixed": "dropped"})
         await ws.send(frame.SerializeToString())
         got = decode_frame(await asyncio.wait_for(ws.recv(), WAIT))  # type: ignore[arg-type]
-        # (beyond Go: a publication also names its topic in a header)
-        assert (got.kind, got.payload, dict(got.headers)) == (REPLY, payload, {"a": "1", TOPIC_HEADER: "wire"})
+        # Exactly the publisher's headers; the topic too only for a client that asked for it.
+        assert (got.kind, got.payload, dict(got.headers)) == (REPLY, payload, {"a": "1", **extra})
         assert (got.uuid, got.is_sync) == ("", False)
         await ws.send(encode_broadcast(Message(ReplyV1(message="raw"), {"b": "2"}))[0])
         got = decode_frame(await asyncio.wait_for(ws.recv(), WAIT))  # type: ignore[arg-type]
@@ -252,7 +260,7 @@ async def test_bad_commands_are_reported_and_lose_nothing() -> None:
         await server.publish("t", ReplyV1())
     with pytest.raises(NotRunningError):
         await server.broadcast(ReplyV1())
-    async with server, ws_connect(server.url) as ws:
+    async with server, ws_connect(server.url, additional_headers=OUR_PEER) as ws:
         with pytest.raises(TopicError):
             await server.publish("", ReplyV1())
         await ws.send(encode_subscribe("a.>.b"))
@@ -325,7 +333,7 @@ async def test_slow_consumer_is_disconnected_while_the_others_get_everything() -
 async def test_server_broadcast_reports_the_slow_client_in_its_results() -> None:
     server, errors = pubsub_server(send_queue_size=4, slow_consumer_timeout=0.2, close_wait=0.5)
     async with server:
-        slow = await ws_connect(server.url, max_size=None)
+        slow = await ws_connect(server.url, max_size=None, additional_headers=OUR_PEER)
         client, _ = listening_client(server.addr, max_message_size=2 * BIG)
         pings: Inbox[PingPong] = Inbox()
         client.handle(PingPong, pings)

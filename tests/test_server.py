@@ -34,7 +34,7 @@ from goomerang_runtime import (
 )
 from goomerang_runtime._codec import decode_frame, encode_frame, encode_message
 
-from .helpers import WAIT, Certs, Collector, Counter
+from .helpers import OUR_PEER, WAIT, Certs, Collector, Counter
 
 
 async def echo(sender: Sender, msg: Message[MessageV1]) -> None:
@@ -436,7 +436,7 @@ async def test_random_bytes_text_unknown_kind_bad_payload_keep_the_connection() 
 
 async def test_unknown_kind_sync_request_gets_an_error_reply() -> None:
     server, errors = echo_server()
-    async with server, ws_connect(server.url) as ws:
+    async with server, ws_connect(server.url, additional_headers=OUR_PEER) as ws:
         await ws.send(encode_frame("nope.Unknown", b"", uuid="u-1", is_sync=True))
         reply = decode_frame(await asyncio.wait_for(ws.recv(), WAIT))  # type: ignore[arg-type]
         assert reply.uuid == "u-1"
