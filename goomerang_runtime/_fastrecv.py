@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
 from websockets.protocol import Event
 
-__all__ = ["Inbox", "InboxClientConnection", "InboxServerConnection"]
+from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
+
+__all__ = ["GoCloseCodes", "Inbox", "InboxClientConnection", "InboxServerConnection"]
 
 _HIGH = 64
 _LOW = 16
@@ -75,6 +80,38 @@ class Inbox:
                 waiter.set_result(None)
 
 
+_CLOSE_NORMAL = 1000
+_ABNORMAL_CLOSURE = 1006  # websockets' code for a failure that sends no close frame
+
+
+class GoCloseCodes:
+    """Stands in for a websockets protocol's ``fail()``: the close frame says 1000, no reason.
+
+    A Go peer mishandles every other close code (PROTOCOL.md), so on a Go
+    link the failures websockets detects itself (message too big, protocol
+    error, invalid UTF-8, internal error) close with 1000; the code meant is
+    kept in :attr:`code` for our own reports.
+    """
+
+    __slots__ = ("_fail", "code")
+
+    def __init__(self, fail: Callable[[int, str], None]) -> None:
+        self._fail = fail
+        self.code: int | None = None
+
+    def __call__(self, code: int, reason: str = "") -> None:
+        if self.code is None:
+            self.code = code
+        self._fail(code if code == _ABNORMAL_CLOSURE else _CLOSE_NORMAL, "")
+
+    @classmethod
+    def install(cls, conn: Connection) -> None:
+        """Make `conn` close with 1000 only; call it in the handshake, before any frame is read."""
+        go = cls(conn.protocol.fail)
+        setattr(conn.protocol, "fail", go)  # noqa: B010  an instance attribute over the method
+        setattr(conn, "go_close_codes", go)  # noqa: B010  read by WebSocketLink
+
+
 class InboxServerConnection(ServerConnection):
     """A websockets server connection feeding an :class:`Inbox`."""
 
@@ -107,6 +144,15 @@ class InboxClientConnection(ClientConnection):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.inbox = Inbox()
+        process_response = self.protocol.process_response
+
+        def check_response(response: Response) -> None:
+            process_response(response)
+            # Decided as the response is parsed, before the frames that follow it in the same read.
+            if CLOSE_CODES not in parse_extensions(response.headers.get(EXTENSIONS_HEADER)):
+                GoCloseCodes.install(self)  # a Go server (or one that agreed to no precise codes)
+
+        setattr(self.protocol, "process_response", check_response)  # noqa: B010  an instance attribute
 
     def process_event(self, event: Event) -> None:
         if self.response is None or not isinstance(event, Frame) or not self.inbox.take(event, self.transport):

@@ -7,15 +7,14 @@ Server and client speak to a `Link` only, so the in-memory test transport
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Protocol
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from websockets.protocol import OPEN
 
-from ._fastrecv import Inbox
-from .extensions import CLOSE_CODES, SUPPORTED
+from ._fastrecv import GoCloseCodes, Inbox
 
 __all__ = ["CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "Link", "LinkClosed", "WebSocketLink"]
 
@@ -94,43 +93,17 @@ def _closed(exc: ConnectionClosed, failed: int | None = None) -> LinkClosed:
     return LinkClosed(code, isinstance(exc, ConnectionClosedOK), str(exc))
 
 
-_ABNORMAL_CLOSURE = 1006  # websockets' code for a failure that sends no close frame
-
-
-class _GoCloseCodes:
-    """Stands in for a websockets protocol's ``fail()``: the close frame says 1000, no reason.
-
-    A Go peer mishandles every other close code (PROTOCOL.md), so the
-    failures websockets detects itself (message too big, protocol error,
-    invalid UTF-8, internal error) close with 1000 on a Go link; the code
-    meant is kept in :attr:`code` for our own reports.
-    """
-
-    __slots__ = ("_fail", "code")
-
-    def __init__(self, fail: Callable[[int, str], None]) -> None:
-        self._fail = fail
-        self.code: int | None = None
-
-    def __call__(self, code: int, reason: str = "") -> None:
-        if self.code is None:
-            self.code = code
-        self._fail(code if code == _ABNORMAL_CLOSURE else CLOSE_NORMAL, "")
-
-
 class WebSocketLink:
     """A :class:`Link` over a `websockets` asyncio connection."""
 
     __slots__ = ("_go_fail", "_inbox", "_loop", "_ws", "close_codes", "remote_address")
 
-    def __init__(self, ws: Connection, extensions: frozenset[str] = SUPPORTED) -> None:
+    def __init__(self, ws: Connection) -> None:
         self._ws = ws
-        self.close_codes = CLOSE_CODES in extensions
+        # Set by the connection in the handshake, before any frame is read.
+        self._go_fail: GoCloseCodes | None = getattr(ws, "go_close_codes", None)
+        self.close_codes = self._go_fail is None
         """Whether close frames may carry codes other than 1000 (a Go peer: never)."""
-        self._go_fail: _GoCloseCodes | None = None
-        if not self.close_codes:
-            self._go_fail = _GoCloseCodes(ws.protocol.fail)
-            setattr(ws.protocol, "fail", self._go_fail)  # noqa: B010  an instance attribute over the method
         self._loop = ws.loop  # asyncio.get_running_loop() is a getpid() system call on Python 3.11
         self._inbox: Inbox | None = getattr(ws, "inbox", None)
         address = ws.remote_address

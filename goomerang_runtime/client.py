@@ -245,7 +245,7 @@ class Client(PeerBase[ClientConfig]):
         if config.extensions and ws.response is not None:
             # A Go server answers no header: its wire, exactly.
             extensions = parse_extensions(ws.response.headers.get(EXTENSIONS_HEADER)) & SUPPORTED
-        await self.attach(WebSocketLink(ws, extensions), extensions)
+        await self.attach(WebSocketLink(ws), extensions)
 
     async def attach(self, link: Link, extensions: frozenset[str] = SUPPORTED) -> None:
         """Start running over an already open `link` (used by :meth:`connect`

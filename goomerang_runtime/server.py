@@ -33,7 +33,7 @@ from ._codec import (
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
-from ._fastrecv import InboxServerConnection
+from ._fastrecv import GoCloseCodes, InboxServerConnection
 from ._heartbeat import keep_alive
 from ._limits import TokenBucket
 from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
@@ -59,7 +59,7 @@ from .errors import (
     TopicError,
     UnknownKindError,
 )
-from .extensions import EXTENSIONS_HEADER, GO_WIRE, SUPPORTED, format_extensions, negotiate
+from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, GO_WIRE, SUPPORTED, format_extensions, negotiate
 from .handler import PeerInfo
 from .hooks import Hook
 from .message import Message, ProtoMessage
@@ -365,6 +365,8 @@ class Server(PeerBase[ServerConfig]):
             extensions = self._extensions(request)
             if extensions is not None:
                 response.headers[EXTENSIONS_HEADER] = format_extensions(extensions)
+            if extensions is None or CLOSE_CODES not in extensions:
+                GoCloseCodes.install(ws)  # before the first frame is read
         return None
 
     async def _authenticate(
@@ -401,7 +403,7 @@ class Server(PeerBase[ServerConfig]):
         assert ws.request is not None
         principal = self._principals.pop(ws, None)
         extensions = self._extensions(ws.request) or GO_WIRE
-        link = WebSocketLink(ws, extensions)
+        link = WebSocketLink(ws)
         await self.serve_link(link, dict(ws.request.headers.raw_items()), principal, extensions)
 
     async def serve_link(
