@@ -8,8 +8,9 @@ They are usable by hand too.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar, cast
+from typing import Generic, cast
+
+from typing_extensions import TypeVar
 
 from .client import Client
 from .errors import TopicError, UsageError
@@ -18,11 +19,14 @@ from .message import Message, Metadata, ProtoMessage, kind_of
 from .server import BroadcastResult, Server
 from .topics import is_pattern, pattern_covers, pattern_matches, validate_pattern
 
-__all__ = ["ClientContext", "Pusher", "SendRpc", "ServerContext", "SyncRpc", "Topic"]
+__all__ = ["ClientContext", "Pusher", "SendRpc", "ServerContext", "SyncContext", "SyncRpc", "Topic", "TopicPeer"]
 
 Req = TypeVar("Req", bound=ProtoMessage)
+Req_co = TypeVar("Req_co", bound=ProtoMessage, covariant=True)
 Rep = TypeVar("Rep", bound=ProtoMessage)
 P = TypeVar("P", bound=ProtoMessage)
+TopicPeer = TypeVar("TopicPeer", bound="Client | Server", default="Client | Server")
+"""The peer a :class:`Topic` is bound to; subscribing needs a :class:`Client`."""
 
 
 def _message(msg: P | Message[P], headers: Mapping[str, str] | None) -> Message[P]:
@@ -32,55 +36,125 @@ def _message(msg: P | Message[P], headers: Mapping[str, str] | None) -> Message[
     return Message(msg, headers)
 
 
-@dataclass(slots=True)
-class ServerContext:
-    """What a server-side service method gets besides its request."""
+class _ClientSender:
+    """A plain sender to one client: every send is a plain frame, never a sync reply."""
 
-    message: Message[ProtoMessage]
-    """The whole incoming message: headers and metadata."""
-    sender: Sender
-    """Sends to the client the request came from (the reply is sent for you)."""
-    server: Server
-    """The server, e.g. to broadcast or publish."""
-    reply_headers: dict[str, str] = field(default_factory=dict)
-    """Headers to put on the reply of a sync method."""
+    __slots__ = ("_peer", "_server")
+
+    def __init__(self, server: Server, peer: PeerInfo) -> None:
+        self._server = server
+        self._peer = peer
+
+    @property
+    def peer(self) -> PeerInfo:
+        """The client this sender writes to."""
+        return self._peer
+
+    async def send(self, msg: Message[ProtoMessage] | ProtoMessage) -> int:
+        """Send `msg` to the client as a plain frame; returns the payload size."""
+        return await self._server.send_to(self._peer.id, msg)
+
+
+class ServerContext(Generic[Req_co]):
+    """What a server-side service method gets besides its request.
+
+    Generic in the request type, so ``ctx.message.payload`` is typed; covariant,
+    so ``ServerContext[ProtoMessage]`` accepts the context of any method.
+    """
+
+    __slots__ = ("_message", "_plain", "_sender", "_server")
+
+    def __init__(self, message: Message[Req_co], sender: Sender, server: Server) -> None:
+        self._message = message
+        self._sender = sender
+        self._server = server
+        self._plain: Sender | None = None
+
+    @property
+    def message(self) -> Message[Req_co]:
+        """The whole incoming message: payload, headers and metadata."""
+        return self._message
+
+    @property
+    def sender(self) -> Sender:
+        """Sends plain messages to the client the request came from.
+
+        Never the reply: what a sync method returns is its reply, and every
+        send through this sender is an ordinary message (a push).
+        """
+        plain = self._plain
+        if plain is None:
+            sender = self._sender
+            # The handler's own sender answers a sync request with its first send.
+            plain = self._plain = _ClientSender(self._server, sender.peer) if self._message.metadata.is_sync else sender
+        return plain
+
+    @property
+    def server(self) -> Server:
+        """The server, e.g. to broadcast or publish."""
+        return self._server
 
     @property
     def headers(self) -> dict[str, str]:
         """The request's headers."""
-        return self.message.headers
+        return self._message.headers
 
     @property
     def metadata(self) -> Metadata:
         """The request's metadata (kind, uuid, creation...)."""
-        return self.message.metadata
+        return self._message.metadata
 
     @property
     def peer(self) -> PeerInfo:
         """The client the request came from."""
-        return self.sender.peer
+        return self._sender.peer
 
 
-@dataclass(slots=True)
-class ClientContext:
-    """What a client-side service method gets besides the pushed message."""
+class SyncContext(ServerContext[Req_co]):
+    """The context of a sync method: a server context plus the reply's headers."""
 
-    message: Message[ProtoMessage]
-    """The whole incoming message: headers and metadata."""
-    sender: Sender
-    """Sends to the server."""
-    client: Client
-    """The client that received the message."""
+    __slots__ = ("reply_headers",)
+
+    def __init__(self, message: Message[Req_co], sender: Sender, server: Server) -> None:
+        super().__init__(message, sender, server)
+        self.reply_headers: dict[str, str] = {}
+        """Headers to put on the reply (the method's return value)."""
+
+
+class ClientContext(Generic[Req_co]):
+    """What a client-side service method gets besides the pushed message (typed like ServerContext)."""
+
+    __slots__ = ("_client", "_message", "_sender")
+
+    def __init__(self, message: Message[Req_co], sender: Sender, client: Client) -> None:
+        self._message = message
+        self._sender = sender
+        self._client = client
+
+    @property
+    def message(self) -> Message[Req_co]:
+        """The whole incoming message: payload, headers and metadata."""
+        return self._message
+
+    @property
+    def sender(self) -> Sender:
+        """Sends to the server."""
+        return self._sender
+
+    @property
+    def client(self) -> Client:
+        """The client that received the message."""
+        return self._client
 
     @property
     def headers(self) -> dict[str, str]:
         """The message's headers."""
-        return self.message.headers
+        return self._message.headers
 
     @property
     def metadata(self) -> Metadata:
         """The message's metadata."""
-        return self.message.metadata
+        return self._message.metadata
 
 
 class SyncRpc(Generic[Req, Rep]):
@@ -101,13 +175,21 @@ class SyncRpc(Generic[Req, Rep]):
         reply = await client.send_sync(sent, timeout=timeout, expect=self.replies)
         return cast("Rep", reply.payload)
 
-    def serve(self, server: Server, method: Callable[[Req, ServerContext], Awaitable[Rep]]) -> Handler[Req]:
+    async def call_message(
+        self, client: Client, request: Req, *, headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> Message[Rep]:
+        """Send `request` and return the whole reply: payload (one of `replies`), headers and metadata."""
+        sent = Message(request, headers) if headers else request
+        reply = await client.send_sync(sent, timeout=timeout, expect=self.replies)
+        return cast("Message[Rep]", reply)
+
+    def serve(self, server: Server, method: Callable[[Req, SyncContext[Req]], Awaitable[Rep]]) -> Handler[Req]:
         """A handler that runs `method` and sends what it returns as the reply."""
         replies = self.replies
         name = self.name
 
         async def handle(sender: Sender, msg: Message[Req]) -> None:
-            ctx = ServerContext(msg, sender, server)
+            ctx = SyncContext(msg, sender, server)
             reply = await method(msg.payload, ctx)
             if not isinstance(reply, replies):
                 expected = ", ".join(kind_of(cls) for cls in replies)
@@ -131,7 +213,7 @@ class SendRpc(Generic[Req]):
         """Send `request`; returns the payload size."""
         return await client.send(Message(request, headers))
 
-    def serve(self, server: Server, method: Callable[[Req, ServerContext], Awaitable[None]]) -> Handler[Req]:
+    def serve(self, server: Server, method: Callable[[Req, ServerContext[Req]], Awaitable[None]]) -> Handler[Req]:
         """A server handler that runs `method`."""
 
         async def handle(sender: Sender, msg: Message[Req]) -> None:
@@ -139,7 +221,9 @@ class SendRpc(Generic[Req]):
 
         return handle
 
-    def serve_client(self, client: Client, method: Callable[[Req, ClientContext], Awaitable[None]]) -> Handler[Req]:
+    def serve_client(
+        self, client: Client, method: Callable[[Req, ClientContext[Req]], Awaitable[None]]
+    ) -> Handler[Req]:
         """A client handler that runs `method`."""
 
         async def handle(sender: Sender, msg: Message[Req]) -> None:
@@ -178,16 +262,17 @@ class Pusher(Generic[P]):
         await self._server.publish(topic, _message(msg, headers))
 
 
-class Topic(Generic[P]):
+class Topic(Generic[P, TopicPeer]):
     """A typed topic family (a topic or a wildcard pattern) bound to a peer.
 
     Only `P` can be published on it and its subscribers get `Message[P]`.
-    Publish from a client or a server; subscribe from a client.
+    Publish from a client or a server; subscribe from a client: on a topic
+    bound to a server, `subscribe` and `unsubscribe` are type errors.
     """
 
     __slots__ = ("_peer", "kind", "pattern")
 
-    def __init__(self, peer: Client | Server, pattern: str, kind: type[P]) -> None:
+    def __init__(self, peer: TopicPeer, pattern: str, kind: type[P]) -> None:
         self._peer = peer
         self.pattern = validate_pattern(pattern)
         self.kind = kind
@@ -201,18 +286,20 @@ class Topic(Generic[P]):
         """Publish `msg` on `topic`, which must belong to the family."""
         await self._peer.publish(self._check_topic(topic), _message(msg, headers))
 
-    async def subscribe(self, topic: str, handler: Handler[P] | HandlerObject[P]) -> None:
+    async def subscribe(self: Topic[P, Client], topic: str, handler: Handler[P] | HandlerObject[P]) -> None:
         """Call `handler` for what is published on `topic` (or a narrower pattern)."""
-        client = self._client("subscribe")
+        client = _client_of(self._peer, "subscribe")
         if not pattern_covers(self.pattern, validate_pattern(topic)):
             raise TopicError(topic, f"not within the family {self.pattern!r}")
         await client.subscribe(topic, self.kind, handler)
 
-    async def unsubscribe(self, topic: str) -> None:
+    async def unsubscribe(self: Topic[P, Client], topic: str) -> None:
         """Stop the subscription to `topic`."""
-        await self._client("unsubscribe").unsubscribe(topic)
+        await _client_of(self._peer, "unsubscribe").unsubscribe(topic)
 
-    def _client(self, operation: str) -> Client:
-        if not isinstance(self._peer, Client):
-            raise UsageError(f"cannot {operation} on a server: topics are subscribed by clients")
-        return self._peer
+
+def _client_of(peer: object, operation: str) -> Client:
+    """The client a topic is bound to; untyped callers may have bound it to a server."""
+    if not isinstance(peer, Client):
+        raise UsageError(f"cannot {operation} on a server: topics are subscribed by clients")
+    return peer

@@ -132,3 +132,14 @@ def test_nats_matching_of_mapped_names_is_pattern_matching(pattern: str, topic: 
     # The Redis glob matches at least every topic the pattern does.
     if any(t in ("*", ">") for t in pattern.split(".")) and pattern_matches(pattern, topic):
         assert redis_glob_regex(redis_glob(P, pattern)).match(redis_channel(P, topic).decode())
+
+
+@given(st.lists(st.sampled_from(["*", ">", "a", "", "a b", "x%y"]), min_size=1, max_size=4).map(".".join))
+def test_a_go_clients_plain_topic_reaches_its_own_subscription_across_replicas(topic: str) -> None:
+    """A Go subscription is a plain string; the broker's is a superset of it (matched again locally)."""
+    subject = nats_pattern(P, topic)
+    assert all(_NATS_TOKEN.match(token) or token in ("*", ">") for token in subject.split("."))
+    assert ">" not in subject.split(".")[:-1]
+    assert nats_matches(subject, nats_subject(P, topic))
+    if any(t in ("*", ">") for t in topic.split(".")):
+        assert redis_glob_regex(redis_glob(P, topic)).match(redis_channel(P, topic).decode())

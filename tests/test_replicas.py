@@ -255,3 +255,27 @@ async def test_a_server_starts_without_its_broker_and_connects_when_it_comes(kin
         assert len(unreachable) == 1, errors.items  # reported once, not per attempt
     finally:
         broker_server.kill()
+
+
+async def test_go_clients_plain_topics_cross_replicas_as_plain_strings(
+    broker_server: BrokerServer, replica_b: Replica
+) -> None:
+    """Clients speaking only the Go wire: `*` and `>` are characters on every replica."""
+    async with replica_a(broker_server) as (a, a_errors, _):
+        sub, inbox = listening_client(a.addr, extensions=False)
+        pub, _ = listening_client(replica_b.addr, extensions=False)
+        async with sub, pub:
+            for topic in ("w.*", "a.>.b", ">", "end"):
+                await sub.subscribe(topic)
+            await barrier(sub)
+            await barrier(pub)
+            for topic in ("w.x", "w.*", "a.>.b", "a.x.b", ">", "q"):
+                await pub.publish(topic, ReplyV1(message=topic))
+            # The subscription may reach replica B's broker a moment later: repeat the marker.
+            async with asyncio.timeout(WAIT):
+                while "end" not in inbox.texts():
+                    await pub.publish("end", ReplyV1(message="end"))
+                    await barrier(pub)
+            texts = [text for text in inbox.texts() if text != "end"]
+            assert texts == ["w.*", "a.>.b", ">"]
+    assert a_errors.items == []

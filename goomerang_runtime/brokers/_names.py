@@ -62,10 +62,18 @@ def nats_subject(prefix: str, topic: str) -> str:
 
 
 def nats_pattern(prefix: str, pattern: str) -> str:
-    """The subject (wildcards native) to subscribe to for `pattern`."""
+    """The subject (wildcards native) to subscribe to for `pattern`.
+
+    A ``>`` before the last token is no wildcard (a Go client's plain
+    string): it is escaped, and the subject still matches its topic.
+    """
     if not is_pattern(pattern):
         return nats_subject(prefix, pattern)
-    tokens = (token if token in _WILDCARDS else escape_token(token) for token in pattern.split("."))
+    raw = pattern.split(".")
+    last = len(raw) - 1
+    tokens = (
+        token if token == "*" or (token == ">" and i == last) else escape_token(token) for i, token in enumerate(raw)
+    )
     return f"{prefix}.t." + ".".join(tokens)
 
 
