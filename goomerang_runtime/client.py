@@ -70,6 +70,8 @@ TopicFn = TypeVar("TopicFn", bound=Callable[[str], object])
 PublishFn = TypeVar("PublishFn", bound=Callable[[str, str], object])
 
 
+_ERROR_REPLY: dict[str, type[ProtoMessage]] = {ERROR_REPLY_KIND: ErrorReply}
+
 _ACCEPTED: dict[type[ProtoMessage] | tuple[type[ProtoMessage], ...], dict[str, type[ProtoMessage]]] = {}
 
 
@@ -467,11 +469,12 @@ class Client(PeerBase[ClientConfig]):
             return
         fut = call.future
         kind = frame.kind
-        if kind == ERROR_REPLY_KIND:
-            err = ErrorReply.FromString(frame.payload)
-            fut.set_exception(RemoteHandlerError(err.request_kind, err.error_type, err.message))
-            return
         try:
+            if kind == ERROR_REPLY_KIND:
+                err = decode_message(frame, _ERROR_REPLY).payload
+                assert isinstance(err, ErrorReply)
+                fut.set_exception(RemoteHandlerError(err.request_kind, err.error_type, err.message))
+                return
             if call.expect is None:
                 fut.set_result(decode_message(frame, self._registry.classes))
                 return
@@ -479,7 +482,9 @@ class Client(PeerBase[ClientConfig]):
                 raise UnexpectedReplyError(kind, tuple(call.expect))
             fut.set_result(decode_message(frame, call.expect))
         except (UnknownKindError, PayloadDecodeError, UnexpectedReplyError) as exc:
+            # The caller gets it, and so do the error hooks: no frame stops the read loop.
             fut.set_exception(exc)
+            self._report(exc)
 
     # Sending.
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from websockets.asyncio.server import ServerConnection as WsConnection
 from websockets.asyncio.server import serve as ws_serve
+from websockets.http11 import Request, Response
 
 from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
 from goomerang_runtime import (
@@ -17,6 +18,7 @@ from goomerang_runtime import (
     HeartbeatTimeoutError,
     Message,
     NotRunningError,
+    PayloadDecodeError,
     RegistrationClosedError,
     Sender,
     Server,
@@ -25,9 +27,11 @@ from goomerang_runtime import (
     UnexpectedReplyError,
     UnknownReplyError,
 )
-from goomerang_runtime._codec import decode_frame
+from goomerang_runtime._codec import decode_frame, encode_frame
+from goomerang_runtime._connection import ERROR_REPLY_KIND
+from goomerang_runtime.message import kind_of
 
-from .helpers import WAIT, Collector, Counter
+from .helpers import OUR_PEER, WAIT, Collector, Counter
 
 
 def replying_server() -> Server:
@@ -265,3 +269,42 @@ async def test_client_sends_plain_frames_go_can_read() -> None:
     assert not frame.is_sync
     assert dict(frame.headers) == {"h": "v"}
     assert frame.payloadSize == len(frame.payload)
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [b"\xff\xff\xff", b"\x0a\x20truncated"],
+    ids=["garbage", "truncated"],
+)
+async def test_a_poisoned_error_reply_fails_its_call_and_the_client_goes_on(poison: bytes) -> None:
+    """An ErrorReply for a pending call whose payload does not parse: reported, the read loop lives."""
+
+    async def poisoner(ws: WsConnection) -> None:
+        async for data in ws:
+            frame = decode_frame(data)  # type: ignore[arg-type]
+            if frame.payload == MessageV1(message="poison").SerializeToString():
+                await ws.send(encode_frame(ERROR_REPLY_KIND, poison, uuid=frame.uuid, is_sync=True))
+            else:
+                await ws.send(
+                    encode_frame(
+                        kind_of(ReplyV1), ReplyV1(message="ok").SerializeToString(), uuid=frame.uuid, is_sync=True
+                    )
+                )
+
+    def as_ours(ws: WsConnection, request: Request, response: Response) -> None:
+        response.headers.update(OUR_PEER)  # a Python server: error replies agreed
+
+    async with ws_serve(poisoner, "127.0.0.1", 0, process_response=as_ours) as raw:
+        port = raw.sockets[0].getsockname()[1]
+        client = Client(server=f"127.0.0.1:{port}", heartbeat_interval=None)
+        errors = Collector()
+        client.on_error(errors)
+        async with client:
+            with pytest.raises(PayloadDecodeError):
+                await client.send_sync(MessageV1(message="poison"), timeout=WAIT)
+            await errors.wait_for(PayloadDecodeError)
+            # Still RUNNING and serving.
+            reply = await client.send_sync(MessageV1(message="after"), timeout=WAIT, expect=ReplyV1)
+            assert reply.payload.message == "ok"
+            assert client.status is Status.RUNNING
+        assert client.status is Status.CLOSED
