@@ -27,7 +27,7 @@ class ChatService(chat.ChatBase):
     def __init__(self) -> None:
         self.rooms: dict[str, list[str]] = {"go": []}
 
-    async def join(self, request: JoinRequest, ctx: chat.Context) -> chat.ChatJoinReply:
+    async def join(self, request: JoinRequest, ctx: chat.ChatJoinContext) -> chat.ChatJoinReply:
         log("server", f"{request.user} asks to join {request.room!r} (headers {ctx.headers})")
         if request.room not in self.rooms:
             return JoinRejected(reason=f"no room {request.room!r}")

@@ -1,9 +1,11 @@
-"""The ``goomerang`` command: generate code in one step, or tell protoc where our protos are.
+"""The ``goomerang`` command: generate code in one step, make an output a package, or tell protoc where our protos are.
 
 ``goomerang generate -I protos -o generated protos/chat/v1/chat.proto`` runs
 protoc once for ``--python_out``, mypy-protobuf's ``--mypy_out`` and our
 ``--goomerang_out``, with ``goomerang/options.proto`` and the well-known types
 on the include path, and lays the output out as an importable package.
+``goomerang package -p NAME OUT`` does that last step alone, on what plain
+protoc or ``buf generate`` wrote.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .layout import add_init_files, rewrite_imports
+from .layout import make_package
 
 __all__ = ["console", "generate", "include_path", "main"]
 
@@ -84,7 +86,6 @@ def generate(
         tmp = Path(tmp_name)
         staging = tmp / "out"
         staging.mkdir()
-        option = f"package={package}:" if package else ""
         cmd = [
             sys.executable,
             "-m",
@@ -94,7 +95,7 @@ def generate(
             f"-I{well_known}",
             f"--plugin=protoc-gen-goomerang={_launcher(tmp)}",
             f"--python_out={staging}",
-            f"--goomerang_out={option}{staging}",
+            f"--goomerang_out={staging}",
         ]
         if mypy_plugin is not None:
             cmd += [f"--plugin=protoc-gen-mypy={mypy_plugin}", f"--mypy_out={staging}"]
@@ -104,15 +105,7 @@ def generate(
             return done.returncode
         written = sorted(path for path in staging.rglob("*") if path.is_file())
         if package:
-            modules = [
-                ".".join(path.relative_to(staging).with_suffix("").parts)
-                for path in written
-                if path.name.endswith("_pb2.py")
-            ]
-            for path in written:
-                if path.suffix in (".py", ".pyi"):
-                    path.write_text(rewrite_imports(path.read_text(), modules, package))
-            add_init_files(staging)
+            make_package(staging, package)
         out.mkdir(parents=True, exist_ok=True)
         for path in sorted(staging.rglob("*")):
             if path.is_file():
@@ -125,7 +118,7 @@ def generate(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``goomerang`` console script."""
-    parser = argparse.ArgumentParser(prog="goomerang", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="goomerang", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="run protoc with the goomerang plugin and mypy stubs")
     gen.add_argument("-I", "--proto-path", action="append", default=[], help="protoc include path (repeatable)")
@@ -137,15 +130,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     gen.add_argument("--no-mypy", action="store_true", help="skip the .pyi stubs of mypy-protobuf")
     gen.add_argument("files", nargs="+", help=".proto files to generate")
+    pkg = commands.add_parser(
+        "package",
+        help="make a directory that protoc or buf generated into an importable package: "
+        "imports through the package, __init__.py files",
+    )
+    pkg.add_argument("out", type=Path, help="the output directory (run once over all of it)")
+    pkg.add_argument("-p", "--package", help="the package the directory is (default: its name)")
     commands.add_parser("include-path", help="print the directory holding goomerang/options.proto, for -I")
     args = parser.parse_args(argv)
     if args.command == "include-path":
         print(include_path())
         return 0
+    if args.command == "package":
+        name = _default_package(args.out) if args.package is None else args.package
+        if not name or not _dotted(name):
+            parser.error(f"--package {name!r} is not a dotted Python name (the directory's name is not one either)")
+        if not args.out.is_dir():
+            parser.error(f"{args.out} is not a directory")
+        rewritten = make_package(args.out, name)
+        print(f"goomerang: {args.out} is the package {name} ({len(rewritten)} modules import through it)")
+        return 0
     package = _default_package(args.out) if args.package is None else (args.package or None)
-    if package is not None and not all(part.isidentifier() for part in package.split(".")):
+    if package is not None and not _dotted(package):
         parser.error(f"--package {package!r} is not a dotted Python name")
     return generate(args.files, args.proto_path, args.out, package, mypy=not args.no_mypy)
+
+
+def _dotted(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))
 
 
 def console() -> None:

@@ -21,7 +21,7 @@ class MessageEntry:
     proto_file: str
     """The file defining it: ``chat/v1/chat.proto``."""
     module: str
-    """Its Python module, with the output package if any: ``generated.chat.v1.chat_pb2``."""
+    """Its Python module, as protoc's ``--python_out`` names it: ``chat.v1.chat_pb2``."""
     attr_path: str
     """The class inside the module: ``JoinRequest`` or ``Outer.Inner``."""
 
@@ -38,10 +38,9 @@ def _walk(prefix: str, attr_prefix: str, messages: Iterable[DescriptorProto]) ->
 class TypeIndex:
     """Maps message full names to entries, and resolves type references."""
 
-    def __init__(self, files: Sequence[FileDescriptorProto], generated: Iterable[str], package: str | None) -> None:
+    def __init__(self, files: Sequence[FileDescriptorProto], generated: Iterable[str]) -> None:
         self._files = {f.name: f for f in files}
         self._generated = frozenset(generated)
-        self._package = package
         self._messages: dict[str, MessageEntry] = {}
         for f in files:
             module = self.module_of(f.name)
@@ -49,11 +48,14 @@ class TypeIndex:
                 self._messages[full] = MessageEntry(full, f.name, module, attr)
 
     def module_of(self, proto_file: str) -> str:
-        """The Python module of a file's `_pb2`, under the output package when generated now."""
-        module = pb2_module(proto_file)
-        if self._package and proto_file in self._generated:
-            return f"{self._package}.{module}"
-        return module
+        """The Python module of a file's `_pb2`: absolute, like the imports protoc's ``--python_out`` writes.
+
+        Only that keeps every module of one output consistent, whichever
+        files a run generates (buf runs the plugin once per directory);
+        ``goomerang generate`` and ``goomerang package`` then move the whole
+        output under a package.
+        """
+        return pb2_module(proto_file)
 
     def get(self, full_name: str) -> MessageEntry | None:
         """The entry of a fully qualified name (leading dot optional)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .names import pb2_module
 
-__all__ = ["add_init_files", "pb2_modules", "rewrite_imports"]
+__all__ = ["add_init_files", "make_package", "pb2_modules", "rewrite_imports"]
 
 
 def rewrite_imports(text: str, modules: Iterable[str], package: str) -> str:
@@ -62,3 +62,26 @@ def add_init_files(root: Path) -> list[Path]:
             init.write_text("")
             created.append(init)
     return created
+
+
+def make_package(root: Path, package: str) -> list[Path]:
+    """Make `root`, the output of protoc or buf, the importable package `package`.
+
+    Every ``_pb2`` module under `root` (what ``--python_out`` wrote, from one
+    run or several) is imported through `package` by the ``.py`` and ``.pyi``
+    files under `root`, and every folder gets an ``__init__.py``. Running it
+    twice changes nothing. Returns the files it rewrote.
+    """
+    files = sorted(path for path in root.rglob("*") if path.is_file() and path.suffix in (".py", ".pyi"))
+    modules = [
+        ".".join(path.relative_to(root).with_suffix("").parts) for path in files if path.name.endswith("_pb2.py")
+    ]
+    rewritten: list[Path] = []
+    for path in files:
+        text = path.read_text()
+        new = rewrite_imports(text, modules, package)
+        if new != text:
+            path.write_text(new)
+            rewritten.append(path)
+    add_init_files(root)
+    return rewritten

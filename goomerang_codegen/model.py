@@ -9,7 +9,7 @@ element.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from google.protobuf.descriptor_pb2 import FileDescriptorProto, MethodDescriptorProto, ServiceDescriptorProto
 
@@ -18,13 +18,31 @@ from goomerang_runtime.errors import TopicError
 from goomerang_runtime.topics import validate_pattern
 
 from .descriptors import MessageEntry, TypeIndex
-from .names import class_name, import_aliases, output_path, snake_case, topic_class_name
+from .names import (
+    add_function,
+    class_name,
+    context_alias,
+    import_aliases,
+    method_name,
+    output_path,
+    reply_alias,
+    rpc_var,
+    topic_alias_problem,
+    topic_class_name,
+    with_reply_name,
+)
 from .settings import Settings
 
 __all__ = ["FileModel", "GenerationError", "ImportModel", "MethodModel", "ServiceModel", "TopicModel", "build_files"]
 
 EMPTY = "google.protobuf.Empty"
 RUNTIME_ALIAS = "_rt"
+REGISTER_TOPICS = "register_topic_kinds"
+"""The function registering a file's topic kinds on a server (files with topics only)."""
+FIXED_NAMES = ("_abc", "_typing", "_Mapping", RUNTIME_ALIAS, "Context", "ClientContext")
+"""Module-level names every generated module may define or import, whatever the proto says."""
+STUB_MEMBERS = ("__init__", "__slots__", "_client")
+"""What a stub class holds besides its rpc methods."""
 
 # Field numbers in descriptor.proto, for the paths of SourceCodeInfo locations.
 _FILE_SERVICE = 6
@@ -61,12 +79,22 @@ class MethodModel:
     doc: str
     request: str
     """Expression naming the request class."""
+    request_type: str
+    """Full protobuf name of the request type (its message kind): ``chat.v1.JoinRequest``."""
     is_sync: bool
     """A reply comes back (the reply type is not google.protobuf.Empty)."""
     replies: tuple[str, ...]
     """Expressions naming the accepted reply classes (empty if not sync)."""
     reply_alias: str
     """Public name of the reply type alias (sync only): ``ChatJoinReply``."""
+    reply_message_type: str
+    """The whole reply's type (sync only): ``_rt.Message[ChatJoinReply]``."""
+    with_reply_name: str
+    """The stub method returning the whole reply (sync only): ``join_with_reply``."""
+    context_alias: str
+    """Public name of the alias of the method's context: ``ChatJoinContext``."""
+    context_type: str
+    """What that alias stands for: ``_rt.SyncContext[_chat_pb2.JoinRequest]``."""
     rpc_var: str
     """Module-private name of the runtime rpc object: ``_CHAT_JOIN``."""
     reply_kinds: str
@@ -90,6 +118,8 @@ class ServiceModel:
     """The request types of a client-handled service: what the server may push."""
     push_alias: str
     """Public name of their union: ``ChatPushMessage``."""
+    registers_topics: bool
+    """Its add function registers the file's topic kinds (a server-handled service of a file with topics)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +146,8 @@ class FileModel:
     topic_types: tuple[str, ...]
     """Expressions of the topic message classes, registered on servers for pass-through."""
     exports: tuple[str, ...]
+    register_topics: str
+    """Name of the function registering the topic kinds on a server ('' without topics)."""
     has_server_services: bool
     has_client_services: bool
     has_sync_methods: bool
@@ -169,7 +201,9 @@ class _FileBuilder:
             return None
         return entry
 
-    def method(self, service: ServiceDescriptorProto, m: MethodDescriptorProto, path: tuple[int, ...]) -> MethodModel:
+    def method(
+        self, service: ServiceDescriptorProto, m: MethodDescriptorProto, path: tuple[int, ...], by_server: bool
+    ) -> MethodModel:
         element = f"service {service.name}, rpc {m.name}"
         if m.client_streaming or m.server_streaming:
             self.problem(element, "streaming rpcs are not supported: one request, at most one reply")
@@ -194,26 +228,41 @@ class _FileBuilder:
                     replies.append(entry)
         elif also:
             self.problem(element, "also_replies needs a sync rpc: it returns google.protobuf.Empty (fire and forget)")
-        service_snake = snake_case(service.name).rstrip("_")
-        method_snake = snake_case(m.name).rstrip("_")
-        reply_names = [r.full_name for r in replies]
+        py_name = method_name(m.name)
+        if py_name.startswith("_"):
+            self.problem(
+                element, f"its method {py_name!r} would be private in Python: start the rpc name with a letter"
+            )
+        request_expr = self.use(request)
+        reply = reply_alias(service.name, m.name) if is_sync else ""
+        if not by_server:
+            context = f"{RUNTIME_ALIAS}.ClientContext[{request_expr}]"
+        elif is_sync:
+            context = f"{RUNTIME_ALIAS}.SyncContext[{request_expr}]"
+        else:
+            context = f"{RUNTIME_ALIAS}.ServerContext[{request_expr}]"
         return MethodModel(
             name=m.name,
-            py_name=snake_case(m.name),
+            py_name=py_name,
             full_name=f"{self._prefix()}{service.name}.{m.name}",
             doc=_docstring(self.comments.get(path, ""), f"The {m.name} rpc."),
-            request=self.use(request),
+            request=request_expr,
+            request_type=request.full_name,
             is_sync=is_sync,
             replies=tuple(self.use(r) for r in replies),
-            reply_alias=f"{class_name(service.name)}{class_name(m.name)}Reply" if is_sync else "",
-            rpc_var=f"_{service_snake.upper()}_{method_snake.upper()}",
-            reply_kinds=" or ".join(reply_names),
+            reply_alias=reply,
+            reply_message_type=f"{RUNTIME_ALIAS}.Message[{reply}]" if is_sync else "",
+            with_reply_name=with_reply_name(m.name) if is_sync else "",
+            context_alias=context_alias(service.name, m.name),
+            context_type=context,
+            rpc_var=rpc_var(service.name, m.name),
+            reply_kinds=" or ".join(r.full_name for r in replies),
         )
 
     def _prefix(self) -> str:
         return f"{self.f.package}." if self.f.package else ""
 
-    def service(self, index: int, service: ServiceDescriptorProto) -> ServiceModel:
+    def service(self, index: int, service: ServiceDescriptorProto, has_topics: bool) -> ServiceModel:
         element = f"service {service.name}"
         side = service.options.Extensions[options_pb2.handled_by]
         if side not in (options_pb2.SERVER, options_pb2.CLIENT):
@@ -222,7 +271,8 @@ class _FileBuilder:
         if not service.method:
             self.problem(element, "has no rpcs")
         methods = tuple(
-            self.method(service, m, (_FILE_SERVICE, index, _SERVICE_METHOD, i)) for i, m in enumerate(service.method)
+            self.method(service, m, (_FILE_SERVICE, index, _SERVICE_METHOD, i), by_server)
+            for i, m in enumerate(service.method)
         )
         if not by_server:
             for m in methods:
@@ -231,12 +281,10 @@ class _FileBuilder:
                         f"{element}, rpc {m.name}",
                         "a client-handled rpc must return google.protobuf.Empty: servers cannot wait for a client",
                     )
-        seen: dict[str, str] = {}
-        for m in methods:
-            if m.py_name in seen:
-                self.problem(element, f"rpcs {seen[m.py_name]} and {m.name} both become the method {m.py_name!r}")
-            seen[m.py_name] = m.name
         name = class_name(service.name)
+        push_types: dict[str, str] = {}
+        for m in methods:
+            push_types.setdefault(m.request_type, m.request)
         return ServiceModel(
             name=service.name,
             full_name=f"{self._prefix()}{service.name}",
@@ -244,11 +292,12 @@ class _FileBuilder:
             handled_by_server=by_server,
             stub_class=f"{name}Stub",
             base_class=f"{name}Base",
-            add_function=f"add_{snake_case(service.name).rstrip('_')}",
+            add_function=add_function(service.name),
             sender_class=f"{name}Sender",
             methods=methods,
-            push_types=tuple(dict.fromkeys(m.request for m in methods)) if not by_server else (),
+            push_types=tuple(push_types.values()) if not by_server else (),
             push_alias=f"{name}Message" if not by_server else "",
+            registers_topics=by_server and has_topics,
         )
 
     def topics(self) -> list[TopicModel]:
@@ -267,9 +316,12 @@ class _FileBuilder:
             entry = self.lookup(element, option.type, "type")
             if entry is None:
                 continue
+            if option.alias and (wrong := topic_alias_problem(option.alias)):
+                self.problem(element, wrong)
+                continue
             cls = topic_class_name(option.name, option.alias)
             if not cls or not cls.isidentifier():
-                self.problem(element, "cannot derive a class name from it: set alias")
+                self.problem(element, 'cannot derive a class name from it: set alias (e.g. alias: "Updates")')
                 continue
             if any(t.pattern == option.name for t in found):
                 self.problem(element, "is declared twice")
@@ -283,7 +335,7 @@ class _FileBuilder:
 
 
 def _check_kinds(services: list[tuple[FileDescriptorProto, ServiceModel]]) -> list[str]:
-    """One handler per kind on each side, across all files generated together."""
+    """One handler per kind on each side, across all files generated together (by full proto name)."""
     problems: list[str] = []
     for by_server, side in ((True, "server"), (False, "client")):
         owners: dict[str, str] = {}
@@ -292,21 +344,93 @@ def _check_kinds(services: list[tuple[FileDescriptorProto, ServiceModel]]) -> li
                 continue
             for m in service.methods:
                 where = f"{f.name}: service {service.name}, rpc {m.name}"
-                if m.request in owners:
+                owner = owners.get(m.request_type)
+                if owner is not None:
                     problems.append(
-                        f"{where}: its request type is already handled on the {side} side by {owners[m.request]}"
+                        f"{where}: its request type {m.request_type} is already handled on the {side} side by {owner}"
                         " (one handler per message kind)"
                     )
                 else:
-                    owners[m.request] = f"{service.name}.{m.name}"
+                    owners[m.request_type] = f"{f.name}: {service.name}.{m.name}"
     return problems
+
+
+class _Namespace:
+    """The names defined in one Python scope; a second claim on a name is a problem naming both owners."""
+
+    def __init__(self, builder: _FileBuilder, scope: str) -> None:
+        self._builder = builder
+        self._scope = scope
+        self._owners: dict[str, tuple[str, str]] = {}
+
+    def claim(self, name: str, element: str, what: str) -> None:
+        other = self._owners.get(name)
+        if other is None:
+            self._owners[name] = (element, what)
+            return
+        other_element, other_what = other
+        owner = f"the {other_what} of {other_element}" if other_element else f"the generated {other_what}"
+        self._builder.problem(element, f"its {what} {name!r} clashes with {owner} in {self._scope}: rename one of them")
+
+    def private(self, wanted: str) -> str:
+        """`wanted`, or `wanted_2`, `wanted_3`... whichever is free: private names never clash."""
+        name, n = wanted, 1
+        while name in self._owners:
+            n += 1
+            name = f"{wanted}_{n}"
+        self._owners[name] = ("", "private name")
+        return name
+
+
+def _claim_names(
+    builder: _FileBuilder, services: list[ServiceModel], topics: list[TopicModel], register_topics: str
+) -> list[ServiceModel]:
+    """Check every name of the module and of its classes; give the rpc objects private names that cannot clash."""
+    module = _Namespace(builder, "the module")
+    for fixed in FIXED_NAMES:
+        module.claim(fixed, "", "name " + fixed)
+    for alias in sorted(set(builder.aliases.values())):
+        module.claim(alias, "", "import alias")
+    if register_topics:
+        module.claim(register_topics, "", "function " + register_topics)
+    for s in services:
+        element = f"service {s.name}"
+        names = (
+            [(s.stub_class, "stub class"), (s.base_class, "base class"), (s.add_function, "add function")]
+            if s.handled_by_server
+            else [
+                (s.base_class, "base class"),
+                (s.add_function, "add function"),
+                (s.sender_class, "sender class"),
+                (s.push_alias, "push type alias"),
+            ]
+        )
+        for name, what in names:
+            module.claim(name, element, what)
+        members = _Namespace(builder, f"class {s.stub_class if s.handled_by_server else s.base_class}")
+        if s.handled_by_server:
+            for member in STUB_MEMBERS:
+                members.claim(member, "", "member " + member)
+        for m in s.methods:
+            method = f"{element}, rpc {m.name}"
+            members.claim(m.py_name, method, "method")
+            if m.is_sync:
+                members.claim(m.with_reply_name, method, "method")
+                module.claim(m.reply_alias, method, "reply type alias")
+            module.claim(m.context_alias, method, "context type alias")
+    for t in topics:
+        module.claim(t.class_name, f"topic {t.pattern!r}", "topic class")
+    return [
+        replace(s, methods=tuple(replace(m, rpc_var=module.private(m.rpc_var)) for m in s.methods)) for s in services
+    ]
 
 
 def build_files(
     files: Sequence[FileDescriptorProto], to_generate: Sequence[str], settings: Settings
 ) -> list[FileModel]:
     """Build the models of the files to generate, or raise GenerationError."""
-    index = TypeIndex(files, to_generate, settings.package)
+    del settings  # no option changes the model yet
+    index = TypeIndex(files, to_generate)
     by_name = {f.name: f for f in files}
     problems: list[str] = []
     models: list[FileModel] = []
@@ -314,13 +438,15 @@ def build_files(
     for name in to_generate:
         f = by_name[name]
         builder = _FileBuilder(f, index)
-        services = [builder.service(i, s) for i, s in enumerate(f.service)]
         topics = builder.topics()
+        services = [builder.service(i, s, bool(topics)) for i, s in enumerate(f.service)]
+        register_topics = REGISTER_TOPICS if topics else ""
+        services = _claim_names(builder, services, topics, register_topics)
         problems.extend(builder.problems)
         all_services.extend((f, s) for s in services)
         if not services and not topics:
             continue
-        models.append(_file_model(f, builder, services, topics))
+        models.append(_file_model(f, builder, services, topics, register_topics))
     problems.extend(_check_kinds(all_services))
     if problems:
         raise GenerationError(problems)
@@ -332,6 +458,7 @@ def _file_model(
     builder: _FileBuilder,
     services: list[ServiceModel],
     topics: list[TopicModel],
+    register_topics: str,
 ) -> FileModel:
     modules = sorted({entry.module for entry in builder.used.values()})
     imports = tuple(
@@ -344,13 +471,19 @@ def _file_model(
             exports += [m.reply_alias for m in s.methods if m.is_sync]
         else:
             exports += [s.base_class, s.add_function, s.sender_class, s.push_alias]
+        exports += [m.context_alias for m in s.methods]
     exports += [t.class_name for t in topics]
+    if register_topics:
+        exports.append(register_topics)
     has_server = any(s.handled_by_server for s in services)
     has_client = any(not s.handled_by_server for s in services)
     if has_server:
         exports.append("Context")
     if has_client:
         exports.append("ClientContext")
+    topic_types: dict[str, str] = {}
+    for t in topics:
+        topic_types.setdefault(t.type_name, t.type_expr)
     return FileModel(
         source=f.name,
         output=output_path(f.name),
@@ -358,8 +491,9 @@ def _file_model(
         runtime_alias=RUNTIME_ALIAS,
         services=tuple(services),
         topics=tuple(topics),
-        topic_types=tuple(dict.fromkeys(t.type_expr for t in topics)),
+        topic_types=tuple(topic_types.values()),
         exports=tuple(sorted(exports)),
+        register_topics=register_topics,
         has_server_services=has_server,
         has_client_services=has_client,
         has_sync_methods=any(m.is_sync for s in services for m in s.methods),

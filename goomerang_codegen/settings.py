@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["PACKAGE_REFUSED", "Settings", "SettingsError"]
+
+PACKAGE_REFUSED = (
+    "plugin option package={package} is not supported: protoc's --python_out and --mypy_out keep absolute"
+    " imports between the _pb2 modules, so the output would not import as a package."
+    " Generate without it, then run `goomerang package --package {package} OUT` on the output directory"
+    " (after protoc, or after `buf generate` with any strategy); or run `goomerang generate --package {package}`."
+    " Without a package, put OUT on sys.path."
+)
 
 
 class SettingsError(ValueError):
@@ -13,15 +21,15 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """What the plugin parameter can set.
+    """What the plugin parameter can set: nothing yet; every key is refused with its reason.
 
-    ``package=NAME``: the generated modules live in the Python package NAME
-    (the output directory), so they import each other's ``_pb2`` modules as
-    ``NAME.pkg.file_pb2``. Without it, imports are absolute from the output
-    directory, like protoc's own ``--python_out``.
+    There is no ``package=``: protoc's ``--python_out`` and mypy-protobuf's
+    ``--mypy_out`` write absolute imports (``from shop.v1 import money_pb2``)
+    that a plugin cannot change, so a prefix on our modules alone gives a
+    package that does not import. The plugin writes absolute imports like
+    them; ``goomerang package`` (or ``goomerang generate``) then moves the
+    whole output under a package.
     """
-
-    package: str | None = None
 
     @classmethod
     def parse(cls, parameter: str) -> Settings:
@@ -35,8 +43,8 @@ class Settings:
                 raise SettingsError(f"plugin option {key!r} is given twice")
             values[key] = value
         package = values.pop("package", None)
+        if package is not None:
+            raise SettingsError(PACKAGE_REFUSED.format(package=package or "NAME"))
         if values:
-            raise SettingsError(f"unknown plugin option(s) {sorted(values)}: the only one is 'package'")
-        if package is not None and not all(part.isidentifier() for part in package.split(".")):
-            raise SettingsError(f"plugin option package={package!r} is not a dotted Python name")
-        return cls(package=package or None)
+            raise SettingsError(f"unknown plugin option(s) {sorted(values)}: the plugin takes none")
+        return cls()

@@ -54,7 +54,7 @@ from .middleware import MessageObserver, exception_guard, logging_middleware, me
 from .registry import MessageRegistry
 from .routes import HttpRequest, HttpResponse, Route, health_route, text_response
 from .server import BroadcastResult, Server
-from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncRpc, Topic
+from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncContext, SyncRpc, Topic, TopicPeer
 from .status import Status
 
 __all__ = [
@@ -121,11 +121,13 @@ __all__ = [
     "ServerOptions",
     "SlowConsumerError",
     "Status",
+    "SyncContext",
     "SyncRpc",
     "SyncTimeoutError",
     "TextFrameError",
     "Topic",
     "TopicError",
+    "TopicPeer",
     "TransportError",
     "UnexpectedReplyError",
     "UnknownKindError",

@@ -25,7 +25,7 @@ Req = TypeVar("Req", bound=ProtoMessage)
 Req_co = TypeVar("Req_co", bound=ProtoMessage, covariant=True)
 Rep = TypeVar("Rep", bound=ProtoMessage)
 P = TypeVar("P", bound=ProtoMessage)
-TopicPeer = TypeVar("TopicPeer", bound="Client | Server", default="Client | Server")
+TopicPeer = TypeVar("TopicPeer", bound=Client | Server, default=Client | Server)
 """The peer a :class:`Topic` is bound to; subscribing needs a :class:`Client`."""
 
 

@@ -15,18 +15,22 @@ from generated.edge import nopkg_pb2 as _nopkg_pb2
 __all__ = [
     "Context",
     "PingerBase",
+    "PingerBounceContext",
     "PingerBounceReply",
     "PingerStub",
     "add_pinger",
 ]
 
-Context: _typing.TypeAlias = _rt.ServerContext
-"""What a server-side method gets besides its request: headers, metadata, sender, server."""
+Context: _typing.TypeAlias = _rt.ServerContext[_rt.ProtoMessage]
+"""The context of any server-side method: headers, metadata, sender, server (each method has its own alias)."""
 
 PingerBounceReply: _typing.TypeAlias = (
     _nopkg_pb2.Pong
 )
 """What Pinger.Bounce replies."""
+
+PingerBounceContext: _typing.TypeAlias = _rt.SyncContext[_nopkg_pb2.Ping]
+"""What the Pinger.Bounce method gets besides its request."""
 
 _PINGER_BOUNCE: _rt.SyncRpc[
     _nopkg_pb2.Ping,
@@ -64,6 +68,19 @@ class PingerStub:
         """
         return await _PINGER_BOUNCE.call(self._client, request, headers=headers, timeout=timeout)
 
+    async def bounce_with_reply(
+        self,
+        request: _nopkg_pb2.Ping,
+        *,
+        headers: _Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> _rt.Message[PingerBounceReply]:
+        """Bounce, returning the whole reply: its payload, headers and metadata.
+
+        Sync: waits at most `timeout` seconds.
+        """
+        return await _PINGER_BOUNCE.call_message(self._client, request, headers=headers, timeout=timeout)
+
 
 class PingerBase(_abc.ABC):
     """Server side of Pinger: subclass it and pass it to add_pinger().
@@ -75,11 +92,13 @@ class PingerBase(_abc.ABC):
     async def bounce(
         self,
         request: _nopkg_pb2.Ping,
-        ctx: Context,
+        ctx: PingerBounceContext,
+        /,
     ) -> PingerBounceReply:
         """The Bounce rpc.
 
-        Return the reply; put its headers in `ctx.reply_headers`.
+        Return the reply; put its headers in `ctx.reply_headers`. `ctx.sender`
+        sends plain messages to the caller, never the reply.
         """
 
 

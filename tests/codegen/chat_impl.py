@@ -14,7 +14,7 @@ class ChatService(chat.ChatBase):
     def __init__(self) -> None:
         self.members: dict[str, list[str]] = {}
 
-    async def join(self, request: JoinRequest, ctx: chat.Context) -> chat.ChatJoinReply:
+    async def join(self, request: JoinRequest, ctx: chat.ChatJoinContext) -> chat.ChatJoinReply:
         if request.room == "closed":
             return JoinRejected(reason="room closed")
         if request.room == "boom":

@@ -8,6 +8,8 @@ import pytest
 
 from generated.chat.v1 import chat_goomerang as chat
 from generated.chat.v1.chat_pb2 import JoinAccepted, JoinRejected, JoinRequest, Said, SayRequest
+from generated.edge import halts_goomerang as halts
+from generated.edge.halts_pb2 import Halt
 from goomerang_runtime import Client, Message, RemoteHandlerError, Sender, Server, TopicError, UsageError
 
 from ..helpers import WAIT
@@ -40,6 +42,64 @@ async def test_reply_headers_set_by_the_base_method() -> None:
     async with chat_server() as server, Client(server=server.addr) as client:
         reply = await client.send_sync(JoinRequest(room="go", user="ana"), timeout=WAIT, expect=JoinAccepted)
         assert reply.headers == {"room": "go"}
+
+
+async def test_reply_headers_and_metadata_through_the_stub() -> None:
+    async with chat_server() as server, Client(server=server.addr) as client:
+        whole = await chat.ChatStub(client).join_with_reply(JoinRequest(room="go", user="ana"), timeout=WAIT)
+        assert whole.headers == {"room": "go"}
+        assert whole.payload == JoinAccepted(members=["ana"])
+        assert whole.kind == "chat.v1.JoinAccepted"
+        assert whole.metadata.is_sync
+        rejected = await chat.ChatStub(client).join_with_reply(JoinRequest(room="closed"), timeout=WAIT)
+        assert isinstance(rejected.payload, JoinRejected)
+
+
+async def test_a_push_through_ctx_sender_is_not_the_reply() -> None:
+    """A sync method that pushes to its caller before returning: the push is a push, the return is the reply."""
+
+    class Welcoming(chat.ChatBase):
+        async def join(self, request: JoinRequest, ctx: chat.ChatJoinContext) -> chat.ChatJoinReply:
+            assert ctx.message.payload is request
+            await ctx.sender.send(Said(text=f"welcome {request.user}"))
+            ctx.reply_headers["pushed"] = "1"
+            return JoinAccepted(members=[request.user])
+
+        async def say(self, request: SayRequest, ctx: chat.ChatSayContext) -> None:
+            await ctx.sender.send(Said(text="heard you"))
+
+    server = Server()
+    chat.add_chat(server, Welcoming())
+    async with server:
+        client, ears = Client(server=server.addr), Listener()
+        chat.add_chat_push(client, ears)
+        async with client:
+            stub = chat.ChatStub(client)
+            whole = await stub.join_with_reply(JoinRequest(user="ana"), timeout=WAIT)
+            assert whole.payload == JoinAccepted(members=["ana"])
+            assert whole.headers == {"pushed": "1"}
+            assert (await asyncio.wait_for(ears.heard.get(), WAIT)).text == "welcome ana"
+            # Fire and forget: the sender is the connection's own.
+            await stub.say(SayRequest())
+            assert (await asyncio.wait_for(ears.heard.get(), WAIT)).text == "heard you"
+            assert ears.heard.empty()
+
+
+async def test_topic_only_file_registers_its_kinds() -> None:
+    """edge/halts.proto has topics and no service: register_topic_kinds lets the server pass them through."""
+    server = Server()
+    halts.register_topic_kinds(server)
+    got: asyncio.Queue[Message[Halt]] = asyncio.Queue()
+
+    async def on_halt(sender: Sender, msg: Message[Halt]) -> None:
+        await got.put(msg)
+
+    async with server, Client(server=server.addr) as listener, Client(server=server.addr) as venue:
+        await halts.VenueHaltsTopic(listener).subscribe("venue.halts.*", on_halt)
+        await halts.VenueHaltsTopic(venue).publish("venue.halts.xnas", Halt(venue="xnas", reason="volatility"))
+        delivered = await asyncio.wait_for(got.get(), WAIT)
+        assert delivered.payload == Halt(venue="xnas", reason="volatility")
+        assert delivered.metadata.topic == "venue.halts.xnas"
 
 
 async def test_raising_or_lying_method_fails_the_caller_fast() -> None:
@@ -138,5 +198,5 @@ async def test_topic_family_is_enforced() -> None:
         with pytest.raises(TopicError, match="family"):
             await rooms.subscribe("rooms.>", on_said)
         await rooms.subscribe("rooms.*", on_said)  # the whole family is fine
-        with pytest.raises(UsageError, match="server"):
-            await chat.RoomsTopic(server).subscribe("rooms.go", on_said)
+        with pytest.raises(UsageError, match="server"):  # a type error too; untyped callers get this
+            await chat.RoomsTopic(server).subscribe("rooms.go", on_said)  # type: ignore[misc]

@@ -51,7 +51,7 @@ def test_options_proto_and_its_module_are_fresh(tmp_path: Path) -> None:
 
 def test_every_output_starts_with_the_do_not_edit_header() -> None:
     outputs = sorted((ROOT / "generated").rglob("*_goomerang.py"))
-    assert len(outputs) == 4
+    assert len(outputs) == 6
     for path in outputs:
         source = path.relative_to(ROOT / "generated").as_posix().replace("_goomerang.py", ".proto")
         lines = path.read_text().splitlines()
@@ -68,7 +68,12 @@ def test_chat_output_shape() -> None:
         "class ChatPushBase(_abc.ABC):",
         "def add_chat_push(client: _rt.Client, impl: ChatPushBase) -> None:",
         "class ChatPushSender(_rt.Pusher[ChatPushMessage]):",
-        "class RoomsTopic(_rt.Topic[_chat_pb2.Said]):",
+        "class RoomsTopic(_rt.Topic[_chat_pb2.Said, _rt.TopicPeer]):",
+        "ChatJoinContext: _typing.TypeAlias = _rt.SyncContext[_chat_pb2.JoinRequest]",
+        "ChatSayContext: _typing.TypeAlias = _rt.ServerContext[_chat_pb2.SayRequest]",
+        "        ctx: ChatJoinContext,\n        /,\n",
+        "    async def join_with_reply(",
+        "def register_topic_kinds(server: _rt.Server) -> None:",
         "from generated.chat.v1 import chat_pb2 as _chat_pb2",
         "    _chat_pb2.JoinAccepted\n    | _chat_pb2.JoinRejected\n",
     ):

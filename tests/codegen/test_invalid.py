@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .conftest import ProtocRun
@@ -33,12 +35,14 @@ CASES = {
     ),
     "duplicate kinds on one side": (
         "service S { rpc One(A) returns (B); }\nservice T { rpc Two(A) returns (google.protobuf.Empty); }",
-        "demo.proto: service T, rpc Two: its request type is already handled on the server side by S.One",
+        "demo.proto: service T, rpc Two: its request type demo.A is already handled on the server side"
+        " by demo.proto: S.One",
     ),
     "duplicate kinds on the client side": (
         "service P { option (goomerang.handled_by) = CLIENT; rpc One(A) returns (google.protobuf.Empty);"
         " rpc Two(A) returns (google.protobuf.Empty); }",
-        "demo.proto: service P, rpc Two: its request type is already handled on the client side by P.One",
+        "demo.proto: service P, rpc Two: its request type demo.A is already handled on the client side"
+        " by demo.proto: P.One",
     ),
     "client-handled sync rpc": (
         "service P { option (goomerang.handled_by) = CLIENT; rpc Ask(A) returns (B); }",
@@ -78,7 +82,46 @@ CASES = {
     ),
     "rpc names that collide in Python": (
         "service S { rpc GetX(A) returns (B); rpc Get_x(B) returns (A); }",
-        "demo.proto: service S: rpcs GetX and Get_x both become the method 'get_x'",
+        "demo.proto: service S, rpc Get_x: its method 'get_x' clashes with the method of service S, rpc GetX"
+        " in class SStub: rename one of them",
+    ),
+    "an rpc and the whole-reply method of another": (
+        "service S { rpc Join(A) returns (B); rpc JoinWithReply(B) returns (A); }",
+        "demo.proto: service S, rpc JoinWithReply: its method 'join_with_reply' clashes with the method of"
+        " service S, rpc Join in class SStub",
+    ),
+    "a private rpc name": (
+        "service S { rpc _Hidden(A) returns (B); }",
+        "demo.proto: service S, rpc _Hidden: its method '_hidden' would be private in Python",
+    ),
+    "reply aliases that collide across services": (
+        "service Order { rpc BookSnapshot(A) returns (B); }\nservice OrderBook { rpc Snapshot(B) returns (A); }",
+        "demo.proto: service OrderBook, rpc Snapshot: its reply type alias 'OrderBookSnapshotReply' clashes with"
+        " the reply type alias of service Order, rpc BookSnapshot in the module: rename one of them",
+    ),
+    "context aliases that collide across fire-and-forget services": (
+        "service Order { rpc BookSnapshot(A) returns (google.protobuf.Empty); }\n"
+        "service OrderBook { rpc Snapshot(B) returns (google.protobuf.Empty); }",
+        "demo.proto: service OrderBook, rpc Snapshot: its context type alias 'OrderBookSnapshotContext' clashes"
+        " with the context type alias of service Order, rpc BookSnapshot in the module",
+    ),
+    "add functions that collide": (
+        "service OrderBook { rpc Get(A) returns (B); }\nservice Order_Book { rpc Put(B) returns (A); }",
+        "demo.proto: service Order_Book: its add function 'add_order_book' clashes with the add function of"
+        " service OrderBook in the module",
+    ),
+    "a topic alias that is not an identifier": (
+        'option (goomerang.topic) = {name: "venue.halts" type: "A" alias: "venue-halts"};',
+        "demo.proto: topic 'venue.halts': alias 'venue-halts' is not a Python identifier:"
+        " use letters, digits and '_', e.g. 'VenueHalts'",
+    ),
+    "a topic alias starting with a digit": (
+        'option (goomerang.topic) = {name: "t" type: "A" alias: "1st"};',
+        "demo.proto: topic 't': alias '1st' is not a Python identifier",
+    ),
+    "a topic alias starting with an underscore": (
+        'option (goomerang.topic) = {name: "t" type: "A" alias: "_Hidden"};',
+        "demo.proto: topic 't': alias '_Hidden' must start with a letter",
     ),
     "service without rpcs": (
         "service S {}",
@@ -120,6 +163,55 @@ def test_unknown_plugin_option(protoc: ProtocRun) -> None:
     done = protoc({"demo.proto": HEADER}, "demo.proto", option="colour=red")
     assert done.returncode != 0
     assert "unknown plugin option(s) ['colour']" in done.stderr
+
+
+def test_package_option_is_refused_with_what_to_do(protoc: ProtocRun) -> None:
+    """protoc's own _pb2 modules would keep absolute imports: the prefixed package could not import."""
+    done = protoc({"demo.proto": HEADER}, "demo.proto", option="package=myapp.gen")
+    assert done.returncode != 0
+    assert "plugin option package=myapp.gen is not supported" in done.stderr
+    assert "goomerang package --package myapp.gen OUT" in done.stderr
+
+
+OTHER = """syntax = "proto3";
+package a.v1;
+message Req { string x = 1; }
+"""
+
+
+def test_duplicate_kinds_across_files_reached_through_different_aliases(protoc: ProtocRun) -> None:
+    """One file sees a.v1's module as _x_pb2, the other (beside its own x.proto) as _v1_x_pb2: one kind still."""
+    first = (
+        'syntax = "proto3";\npackage b;\nimport "a/v1/x.proto";\nimport "google/protobuf/empty.proto";\n'
+        "service One { rpc Do(a.v1.Req) returns (google.protobuf.Empty); }\n"
+    )
+    second = (
+        'syntax = "proto3";\npackage c.v2;\nimport "a/v1/x.proto";\nimport "google/protobuf/empty.proto";\n'
+        "service Two { rpc Also(a.v1.Req) returns (google.protobuf.Empty); }\n"
+    )
+    files = {"a/v1/x.proto": OTHER, "b.proto": first, "c/v2/x.proto": second}
+    done = protoc(files, "a/v1/x.proto", "b.proto", "c/v2/x.proto")
+    assert done.returncode != 0
+    assert (
+        "c/v2/x.proto: service Two, rpc Also: its request type a.v1.Req is already handled on the server side"
+        " by b.proto: One.Do (one handler per message kind)"
+    ) in done.stderr, done.stderr
+
+
+def test_private_names_never_clash(protoc: ProtocRun, tmp_path: Path) -> None:
+    """Q.B_c and Q_b.C both spell _Q_B_C: each stub keeps its own rpc object."""
+    body = (
+        "service Q { rpc B_c(A) returns (google.protobuf.Empty); }\n"
+        "service Q_b { rpc C(B) returns (google.protobuf.Empty); }"
+    )
+    done = protoc({"demo.proto": HEADER + body}, "demo.proto")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "out" / "demo_goomerang.py").read_text()
+    assert "_Q_B_C: _rt.SendRpc[_demo_pb2.A] = _rt.SendRpc(" in text
+    assert "_Q_B_C_2: _rt.SendRpc[_demo_pb2.B] = _rt.SendRpc(" in text
+    first, second = text.split("class Q_bStub")
+    assert "return await _Q_B_C.send(" in first
+    assert "return await _Q_B_C_2.send(" in second
 
 
 def test_valid_file_generates(protoc: ProtocRun) -> None:

@@ -7,17 +7,17 @@ from goomerang_codegen.settings import Settings, SettingsError
 
 def test_parse() -> None:
     assert Settings.parse("") == Settings()
-    assert Settings.parse("package=generated") == Settings(package="generated")
-    assert Settings.parse("package=my.pkg") == Settings(package="my.pkg")
+    assert Settings.parse(" , ") == Settings()
 
 
 @pytest.mark.parametrize(
     ("parameter", "message"),
     [
         ("colour=red", "unknown plugin option"),
-        ("package", "not key=value"),
-        ("package=a,package=b", "twice"),
-        ("package=1abc", "not a dotted Python name"),
+        ("colour", "not key=value"),
+        ("colour=a,colour=b", "twice"),
+        ("package=generated", "goomerang package --package generated OUT"),
+        ("package=", "goomerang package --package NAME OUT"),
     ],
 )
 def test_bad_parameters(parameter: str, message: str) -> None:

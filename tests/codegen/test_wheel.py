@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,10 @@ def test_wheel_plugin_with_grpc_tools_protoc(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(ROOT)])
     (wheel,) = wheels.glob("goomerang-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    # Every package ships its py.typed marker: users' type checkers read it (else mypy says import-untyped).
+    assert {"goomerang/py.typed", "goomerang_runtime/py.typed", "goomerang_codegen/py.typed"} <= shipped
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
@@ -66,3 +71,23 @@ def test_wheel_plugin_with_grpc_tools_protoc(tmp_path: Path) -> None:
     done = _run([str(python), "-c", check], cwd=out)
     assert "'ChatStub'" in done.stdout
     assert "'RoomsTopic'" in done.stdout
+
+    # A user's mypy --strict, against the wheel's environment, finds every goomerang package typed.
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "app.py").write_text(
+        "from goomerang import options_pb2\n"
+        "import goomerang_runtime\n"
+        "from goomerang_codegen.cli import include_path\n"
+        "side: int = options_pb2.CLIENT\n"
+        "print(side, goomerang_runtime.Client, include_path())\n"
+    )
+    typed = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--python-executable", str(python), "--no-incremental", "app.py"],
+        cwd=user,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert typed.returncode == 0, typed.stdout

@@ -14,29 +14,42 @@ from generated.chat.v1 import chat_pb2 as _chat_pb2
 
 __all__ = [
     "ChatBase",
+    "ChatJoinContext",
     "ChatJoinReply",
     "ChatPushBase",
+    "ChatPushHearContext",
     "ChatPushMessage",
     "ChatPushSender",
+    "ChatSayContext",
     "ChatStub",
     "ClientContext",
     "Context",
     "RoomsTopic",
     "add_chat",
     "add_chat_push",
+    "register_topic_kinds",
 ]
 
-Context: _typing.TypeAlias = _rt.ServerContext
-"""What a server-side method gets besides its request: headers, metadata, sender, server."""
+Context: _typing.TypeAlias = _rt.ServerContext[_rt.ProtoMessage]
+"""The context of any server-side method: headers, metadata, sender, server (each method has its own alias)."""
 
-ClientContext: _typing.TypeAlias = _rt.ClientContext
-"""What a client-side method gets besides the pushed message: headers, metadata, sender, client."""
+ClientContext: _typing.TypeAlias = _rt.ClientContext[_rt.ProtoMessage]
+"""The context of any client-side method: headers, metadata, sender, client (each method has its own alias)."""
 
 ChatJoinReply: _typing.TypeAlias = (
     _chat_pb2.JoinAccepted
     | _chat_pb2.JoinRejected
 )
 """What chat.v1.Chat.Join replies."""
+
+ChatJoinContext: _typing.TypeAlias = _rt.SyncContext[_chat_pb2.JoinRequest]
+"""What the chat.v1.Chat.Join method gets besides its request."""
+
+ChatSayContext: _typing.TypeAlias = _rt.ServerContext[_chat_pb2.SayRequest]
+"""What the chat.v1.Chat.Say method gets besides its request."""
+
+ChatPushHearContext: _typing.TypeAlias = _rt.ClientContext[_chat_pb2.Said]
+"""What the chat.v1.ChatPush.Hear method gets besides its request."""
 
 ChatPushMessage: _typing.TypeAlias = (
     _chat_pb2.Said
@@ -88,6 +101,19 @@ class ChatStub:
         """
         return await _CHAT_JOIN.call(self._client, request, headers=headers, timeout=timeout)
 
+    async def join_with_reply(
+        self,
+        request: _chat_pb2.JoinRequest,
+        *,
+        headers: _Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> _rt.Message[ChatJoinReply]:
+        """Join, returning the whole reply: its payload, headers and metadata.
+
+        Sync: waits at most `timeout` seconds.
+        """
+        return await _CHAT_JOIN.call_message(self._client, request, headers=headers, timeout=timeout)
+
     async def say(
         self,
         request: _chat_pb2.SayRequest,
@@ -111,18 +137,21 @@ class ChatBase(_abc.ABC):
     async def join(
         self,
         request: _chat_pb2.JoinRequest,
-        ctx: Context,
+        ctx: ChatJoinContext,
+        /,
     ) -> ChatJoinReply:
         """Enter a room; the reply lists its members, or says why not.
 
-        Return the reply; put its headers in `ctx.reply_headers`.
+        Return the reply; put its headers in `ctx.reply_headers`. `ctx.sender`
+        sends plain messages to the caller, never the reply.
         """
 
     @_abc.abstractmethod
     async def say(
         self,
         request: _chat_pb2.SayRequest,
-        ctx: Context,
+        ctx: ChatSayContext,
+        /,
     ) -> None:
         """Say something in a room the client joined.
 
@@ -140,7 +169,7 @@ def add_chat(server: _rt.Server, impl: ChatBase) -> None:
         _chat_pb2.SayRequest,
         _CHAT_SAY.serve(server, impl.say),
     )
-    server.register_message(_chat_pb2.Said)
+    register_topic_kinds(server)
 
 
 class ChatPushBase(_abc.ABC):
@@ -153,7 +182,8 @@ class ChatPushBase(_abc.ABC):
     async def hear(
         self,
         request: _chat_pb2.Said,
-        ctx: ClientContext,
+        ctx: ChatPushHearContext,
+        /,
     ) -> None:
         """Someone said something in a room you are in."""
 
@@ -172,12 +202,17 @@ class ChatPushSender(_rt.Pusher[ChatPushMessage]):
     __slots__ = ()
 
 
-class RoomsTopic(_rt.Topic[_chat_pb2.Said]):
-    """Topic family "rooms.*" carrying chat.v1.Said."""
+class RoomsTopic(_rt.Topic[_chat_pb2.Said, _rt.TopicPeer]):
+    """Topic family "rooms.*" carrying chat.v1.Said: subscribe on a client, publish on either."""
 
     __slots__ = ()
 
     PATTERN: _typing.Final = "rooms.*"
 
-    def __init__(self, peer: _rt.Client | _rt.Server) -> None:
+    def __init__(self, peer: _rt.TopicPeer) -> None:
         super().__init__(peer, self.PATTERN, _chat_pb2.Said)
+
+
+def register_topic_kinds(server: _rt.Server) -> None:
+    """Register on `server` the message type of every topic of chat/v1/chat.proto, so it passes them through."""
+    server.register_message(_chat_pb2.Said)

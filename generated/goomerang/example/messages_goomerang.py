@@ -15,19 +15,27 @@ from generated.goomerang.example import messages_pb2 as _messages_pb2
 __all__ = [
     "Context",
     "ExampleBase",
+    "ExampleNotifyContext",
+    "ExampleProcessContext",
     "ExampleProcessReply",
     "ExampleStub",
     "add_example",
 ]
 
-Context: _typing.TypeAlias = _rt.ServerContext
-"""What a server-side method gets besides its request: headers, metadata, sender, server."""
+Context: _typing.TypeAlias = _rt.ServerContext[_rt.ProtoMessage]
+"""The context of any server-side method: headers, metadata, sender, server (each method has its own alias)."""
 
 ExampleProcessReply: _typing.TypeAlias = (
     _messages_pb2.SuccessReplyV1
     | _messages_pb2.BadReplyV1
 )
 """What goomerang.example.Example.Process replies."""
+
+ExampleProcessContext: _typing.TypeAlias = _rt.SyncContext[_messages_pb2.MessageV1]
+"""What the goomerang.example.Example.Process method gets besides its request."""
+
+ExampleNotifyContext: _typing.TypeAlias = _rt.ServerContext[_messages_pb2.ReplyV1]
+"""What the goomerang.example.Example.Notify method gets besides its request."""
 
 _EXAMPLE_PROCESS: _rt.SyncRpc[
     _messages_pb2.MessageV1,
@@ -70,6 +78,19 @@ class ExampleStub:
         """
         return await _EXAMPLE_PROCESS.call(self._client, request, headers=headers, timeout=timeout)
 
+    async def process_with_reply(
+        self,
+        request: _messages_pb2.MessageV1,
+        *,
+        headers: _Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> _rt.Message[ExampleProcessReply]:
+        """Process, returning the whole reply: its payload, headers and metadata.
+
+        Sync: waits at most `timeout` seconds.
+        """
+        return await _EXAMPLE_PROCESS.call_message(self._client, request, headers=headers, timeout=timeout)
+
     async def notify(
         self,
         request: _messages_pb2.ReplyV1,
@@ -93,18 +114,21 @@ class ExampleBase(_abc.ABC):
     async def process(
         self,
         request: _messages_pb2.MessageV1,
-        ctx: Context,
+        ctx: ExampleProcessContext,
+        /,
     ) -> ExampleProcessReply:
         """Process a message; the reply is a success or a bad reply.
 
-        Return the reply; put its headers in `ctx.reply_headers`.
+        Return the reply; put its headers in `ctx.reply_headers`. `ctx.sender`
+        sends plain messages to the caller, never the reply.
         """
 
     @_abc.abstractmethod
     async def notify(
         self,
         request: _messages_pb2.ReplyV1,
-        ctx: Context,
+        ctx: ExampleNotifyContext,
+        /,
     ) -> None:
         """Tell the server something; nothing comes back.
 

@@ -19,22 +19,28 @@ __all__ = [
     "Context",
     "EventsTopic",
     "KeywordsBase",
+    "KeywordsClassContext",
+    "KeywordsHTTPStatusContext",
     "KeywordsHTTPStatusReply",
+    "KeywordsImportContext",
     "KeywordsImportReply",
     "KeywordsStub",
     "LobbyTopic",
     "NoticesBase",
+    "NoticesLambdaContext",
     "NoticesMessage",
+    "NoticesNoticeContext",
     "NoticesSender",
     "add_keywords",
     "add_notices",
+    "register_topic_kinds",
 ]
 
-Context: _typing.TypeAlias = _rt.ServerContext
-"""What a server-side method gets besides its request: headers, metadata, sender, server."""
+Context: _typing.TypeAlias = _rt.ServerContext[_rt.ProtoMessage]
+"""The context of any server-side method: headers, metadata, sender, server (each method has its own alias)."""
 
-ClientContext: _typing.TypeAlias = _rt.ClientContext
-"""What a client-side method gets besides the pushed message: headers, metadata, sender, client."""
+ClientContext: _typing.TypeAlias = _rt.ClientContext[_rt.ProtoMessage]
+"""The context of any client-side method: headers, metadata, sender, client (each method has its own alias)."""
 
 KeywordsImportReply: _typing.TypeAlias = (
     _app_pb2.Envelope.Inner
@@ -43,10 +49,25 @@ KeywordsImportReply: _typing.TypeAlias = (
 )
 """What edge.app.v1.Keywords.Import replies."""
 
+KeywordsImportContext: _typing.TypeAlias = _rt.SyncContext[_types_pb2.Shared]
+"""What the edge.app.v1.Keywords.Import method gets besides its request."""
+
+KeywordsClassContext: _typing.TypeAlias = _rt.ServerContext[_app_pb2.Envelope]
+"""What the edge.app.v1.Keywords.Class method gets besides its request."""
+
 KeywordsHTTPStatusReply: _typing.TypeAlias = (
     _types_pb2.Shared
 )
 """What edge.app.v1.Keywords.HTTPStatus replies."""
+
+KeywordsHTTPStatusContext: _typing.TypeAlias = _rt.SyncContext[_app_pb2.Envelope.Inner]
+"""What the edge.app.v1.Keywords.HTTPStatus method gets besides its request."""
+
+NoticesLambdaContext: _typing.TypeAlias = _rt.ClientContext[_types_pb2.Event]
+"""What the edge.app.v1.Notices.Lambda method gets besides its request."""
+
+NoticesNoticeContext: _typing.TypeAlias = _rt.ClientContext[_types_pb2.Shared.Detail]
+"""What the edge.app.v1.Notices.Notice method gets besides its request."""
 
 NoticesMessage: _typing.TypeAlias = (
     _types_pb2.Event
@@ -114,6 +135,19 @@ class KeywordsStub:
         """
         return await _KEYWORDS_IMPORT.call(self._client, request, headers=headers, timeout=timeout)
 
+    async def import_with_reply(
+        self,
+        request: _types_pb2.Shared,
+        *,
+        headers: _Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> _rt.Message[KeywordsImportReply]:
+        """Import, returning the whole reply: its payload, headers and metadata.
+
+        Sync: waits at most `timeout` seconds.
+        """
+        return await _KEYWORDS_IMPORT.call_message(self._client, request, headers=headers, timeout=timeout)
+
     async def class_(
         self,
         request: _app_pb2.Envelope,
@@ -139,6 +173,19 @@ class KeywordsStub:
         """
         return await _KEYWORDS_HTTP_STATUS.call(self._client, request, headers=headers, timeout=timeout)
 
+    async def http_status_with_reply(
+        self,
+        request: _app_pb2.Envelope.Inner,
+        *,
+        headers: _Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> _rt.Message[KeywordsHTTPStatusReply]:
+        """HTTPStatus, returning the whole reply: its payload, headers and metadata.
+
+        Sync: waits at most `timeout` seconds.
+        """
+        return await _KEYWORDS_HTTP_STATUS.call_message(self._client, request, headers=headers, timeout=timeout)
+
 
 class KeywordsBase(_abc.ABC):
     """Server side of edge.app.v1.Keywords: subclass it and pass it to add_keywords().
@@ -150,18 +197,21 @@ class KeywordsBase(_abc.ABC):
     async def import_(
         self,
         request: _types_pb2.Shared,
-        ctx: Context,
+        ctx: KeywordsImportContext,
+        /,
     ) -> KeywordsImportReply:
         """The Import rpc.
 
-        Return the reply; put its headers in `ctx.reply_headers`.
+        Return the reply; put its headers in `ctx.reply_headers`. `ctx.sender`
+        sends plain messages to the caller, never the reply.
         """
 
     @_abc.abstractmethod
     async def class_(
         self,
         request: _app_pb2.Envelope,
-        ctx: Context,
+        ctx: KeywordsClassContext,
+        /,
     ) -> None:
         """The Class rpc.
 
@@ -172,11 +222,13 @@ class KeywordsBase(_abc.ABC):
     async def http_status(
         self,
         request: _app_pb2.Envelope.Inner,
-        ctx: Context,
+        ctx: KeywordsHTTPStatusContext,
+        /,
     ) -> KeywordsHTTPStatusReply:
         """The HTTPStatus rpc.
 
-        Return the reply; put its headers in `ctx.reply_headers`.
+        Return the reply; put its headers in `ctx.reply_headers`. `ctx.sender`
+        sends plain messages to the caller, never the reply.
         """
 
 
@@ -194,9 +246,7 @@ def add_keywords(server: _rt.Server, impl: KeywordsBase) -> None:
         _app_pb2.Envelope.Inner,
         _KEYWORDS_HTTP_STATUS.serve(server, impl.http_status),
     )
-    server.register_message(_types_pb2.Event)
-    server.register_message(_app_pb2.Envelope.Inner)
-    server.register_message(_types_pb2.Shared)
+    register_topic_kinds(server)
 
 
 class NoticesBase(_abc.ABC):
@@ -209,7 +259,8 @@ class NoticesBase(_abc.ABC):
     async def lambda_(
         self,
         request: _types_pb2.Event,
-        ctx: ClientContext,
+        ctx: NoticesLambdaContext,
+        /,
     ) -> None:
         """The Lambda rpc."""
 
@@ -217,7 +268,8 @@ class NoticesBase(_abc.ABC):
     async def notice(
         self,
         request: _types_pb2.Shared.Detail,
-        ctx: ClientContext,
+        ctx: NoticesNoticeContext,
+        /,
     ) -> None:
         """The Notice rpc."""
 
@@ -240,34 +292,41 @@ class NoticesSender(_rt.Pusher[NoticesMessage]):
     __slots__ = ()
 
 
-class EventsTopic(_rt.Topic[_types_pb2.Event]):
-    """Topic family "events.>" carrying edge.common.v1.Event."""
+class EventsTopic(_rt.Topic[_types_pb2.Event, _rt.TopicPeer]):
+    """Topic family "events.>" carrying edge.common.v1.Event: subscribe on a client, publish on either."""
 
     __slots__ = ()
 
     PATTERN: _typing.Final = "events.>"
 
-    def __init__(self, peer: _rt.Client | _rt.Server) -> None:
+    def __init__(self, peer: _rt.TopicPeer) -> None:
         super().__init__(peer, self.PATTERN, _types_pb2.Event)
 
 
-class LobbyTopic(_rt.Topic[_app_pb2.Envelope.Inner]):
-    """Topic family "lobby" carrying edge.app.v1.Envelope.Inner."""
+class LobbyTopic(_rt.Topic[_app_pb2.Envelope.Inner, _rt.TopicPeer]):
+    """Topic family "lobby" carrying edge.app.v1.Envelope.Inner: subscribe on a client, publish on either."""
 
     __slots__ = ()
 
     PATTERN: _typing.Final = "lobby"
 
-    def __init__(self, peer: _rt.Client | _rt.Server) -> None:
+    def __init__(self, peer: _rt.TopicPeer) -> None:
         super().__init__(peer, self.PATTERN, _app_pb2.Envelope.Inner)
 
 
-class AnyStatusTopic(_rt.Topic[_types_pb2.Shared]):
-    """Topic family "*.status" carrying edge.common.v1.Shared."""
+class AnyStatusTopic(_rt.Topic[_types_pb2.Shared, _rt.TopicPeer]):
+    """Topic family "*.status" carrying edge.common.v1.Shared: subscribe on a client, publish on either."""
 
     __slots__ = ()
 
     PATTERN: _typing.Final = "*.status"
 
-    def __init__(self, peer: _rt.Client | _rt.Server) -> None:
+    def __init__(self, peer: _rt.TopicPeer) -> None:
         super().__init__(peer, self.PATTERN, _types_pb2.Shared)
+
+
+def register_topic_kinds(server: _rt.Server) -> None:
+    """Register on `server` the message type of every topic of edge/app/v1/app.proto, so it passes them through."""
+    server.register_message(_types_pb2.Event)
+    server.register_message(_app_pb2.Envelope.Inner)
+    server.register_message(_types_pb2.Shared)
