@@ -1,4 +1,4 @@
-"""Misuses of the runtime API that mypy --strict must reject, each on its marked line."""
+"""Misuses of the runtime API that mypy --strict and pyright strict must reject, each on its marked line."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ async def on_reply(sender: Sender, msg: Message[ReplyV1]) -> None:
 
 
 async def misuse() -> None:
-    server = Server(max_concurency=4)  # E: call-arg
-    server.handle(MessageV1, on_reply)  # E: arg-type
-    client = Client(server=8080)  # E: arg-type
+    server = Server(max_concurency=4)  # E: call-arg  # P: reportCallIssue
+    server.handle(MessageV1, on_reply)  # E: arg-type  # P: reportArgumentType
+    client = Client(server=8080)  # E: arg-type  # P: reportArgumentType
     reply = await client.send_sync(MessageV1(), expect=ReplyV1)
-    print(reply.payload.reason)  # E: attr-defined
-    await client.send("not a message")  # E: arg-type
+    print(reply.payload.reason)  # E: attr-defined  # P: reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownArgumentType
+    await client.send("not a message")  # E: arg-type  # P: reportArgumentType
