@@ -1,0 +1,1 @@
+"""Interop tests against the real Go goomerang library (see conftest.py)."""
