@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ._codec import encode_frame, encode_message
+from ._gate import ReceiveGate
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
 from ._outbox import Outbox, QueueFullTimeout, frames_text
 from .errors import ConnectionLostError, GoomerangError, HandlerError, SlowConsumerError
@@ -59,6 +60,7 @@ class ServerConnection:
         "closing",
         "error_details",
         "error_reply",
+        "gate",
         "link",
         "on_send",
         "outbox",
@@ -94,6 +96,8 @@ class ServerConnection:
         self.error_reply = ERROR_REPLY in extensions
         """A failed sync request is answered with an ErrorReply; a Go client gets nothing, as from Go."""
         self.topics: set[str] = set()
+        self.gate: ReceiveGate | None = None
+        """Checks topics reached through wildcard subscriptions, when the server authorises."""
         self.sender = ConnectionSender(self)
         self.task: asyncio.Task[None] | None = None
         self._queue_size = queue_size
@@ -173,6 +177,11 @@ class ServerConnection:
                     waiting.queued.set_result(None)
         finally:
             self._drainer = None
+
+    def overflow(self, queued: int) -> None:
+        """More frames wait for this client than its queue size: a slow consumer."""
+        if not self.closing and self.outbox.error is None:
+            self._slow(queued, 0.0)
 
     def _slow(self, queued: int, waited: float) -> SlowConsumerError:
         err = SlowConsumerError(f"{self.peer.id} ({self.peer.remote_address})", queued, waited)

@@ -53,12 +53,16 @@ def _deliver(conns: Iterable[ServerConnection], topic: str, frame: bytes) -> Non
     """A publication to each of `conns`: with the topic header for those that take it."""
     tagged: bytes | None = None
     for conn in conns:
+        data = frame
         if conn.topic_header:
             if tagged is None:
                 tagged = add_topic_header(frame, topic)
-            conn.deliver(tagged)
+            data = tagged
+        gate = conn.gate
+        if gate is not None and topic not in conn.topics:  # reached through a wildcard: check the topic
+            gate.offer(topic, data)
         else:
-            conn.deliver(frame)
+            conn.deliver(data)
 
 
 class PubSub:

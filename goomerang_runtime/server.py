@@ -8,7 +8,7 @@ import inspect
 import itertools
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import NamedTuple, Self, TypeVar, Unpack
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +34,7 @@ from ._codec import (
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
 from ._fastrecv import GoCloseCodes, InboxServerConnection
+from ._gate import ReceiveGate
 from ._heartbeat import keep_alive
 from ._limits import TokenBucket
 from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
@@ -438,6 +439,10 @@ class Server(PeerBase[ServerConfig]):
             report=self._report,
             on_send=self._send_hook,
         )
+        if config.authorize is not None:
+            conn.gate = ReceiveGate(
+                lambda topic: self._receive_verdict(conn, topic), conn.deliver, conn.overflow, config.send_queue_size
+            )
         conn.task = asyncio.current_task()
         self._connections[peer.id] = conn
         beat = None
@@ -454,6 +459,8 @@ class Server(PeerBase[ServerConfig]):
                 beat.cancel()
             del self._connections[peer.id]
             conn.discard(ConnectionLostError("connection closed"))
+            if conn.gate is not None:
+                conn.gate.close()
             self._pubsub.leave(conn)
             self._disconnect_hook(peer)
 
@@ -582,6 +589,36 @@ class Server(PeerBase[ServerConfig]):
         if verdict is True:
             return True
         self._report(AuthorizationError(conn.peer.id, action, topic, kind))
+        return False
+
+    def _receive_verdict(self, conn: ServerConnection, topic: str) -> Awaitable[bool] | bool:
+        """May `conn` get a publication on `topic` (reached through a wildcard)?
+
+        The hook is asked as if the client subscribed to exactly `topic`.
+        """
+        authorize = self._config.authorize
+        assert authorize is not None
+        try:
+            verdict = authorize(conn.peer, "subscribe", topic, "")
+        except Exception as exc:
+            return self._refused(conn, topic, exc)
+        if inspect.isawaitable(verdict):
+            return self._await_verdict(conn, topic, verdict)
+        return True if verdict is True else self._refused(conn, topic, None)
+
+    async def _await_verdict(self, conn: ServerConnection, topic: str, verdict: Awaitable[bool]) -> bool:
+        try:
+            allowed = await verdict
+        except Exception as exc:
+            return self._refused(conn, topic, exc)
+        return True if allowed is True else self._refused(conn, topic, None)
+
+    def _refused(self, conn: ServerConnection, topic: str, error: Exception | None) -> bool:
+        if error is not None:
+            err = HookError("authorize", error)
+            err.__cause__ = error
+            self._report(err)
+        self._report(AuthorizationError(conn.peer.id, "subscribe", topic, ""))
         return False
 
     # Server-side publish and broadcast.

@@ -1,0 +1,94 @@
+"""The check before a publication reaches a client through a wildcard subscription.
+
+A subscription to ``rooms.>`` is authorised once, as a pattern; the topics
+it then matches may include ones the same policy refuses (``rooms.private``).
+So before such a delivery the server asks the authorisation hook again,
+with the concrete topic, as if the client had subscribed to exactly it.
+Verdicts are kept per connection (a bounded number of topics), and while
+the hook is being asked, that connection's later publications wait behind
+the one being checked, so order holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+
+__all__ = ["ReceiveGate"]
+
+_VERDICTS = 1024
+"""Topics whose verdict one connection remembers (the oldest are forgotten first)."""
+
+
+class ReceiveGate:
+    """Delivers publications to one connection once the policy allows their topic."""
+
+    __slots__ = ("_ask", "_deliver", "_held", "_limit", "_overflow", "_task", "_verdicts")
+
+    def __init__(
+        self,
+        ask: Callable[[str], Awaitable[bool] | bool],
+        deliver: Callable[[bytes], None],
+        overflow: Callable[[int], None],
+        limit: int,
+    ) -> None:
+        self._ask = ask
+        self._deliver = deliver
+        self._overflow = overflow
+        self._limit = limit
+        self._verdicts: OrderedDict[str, bool] = OrderedDict()
+        self._held: deque[tuple[str, bytes]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def offer(self, topic: str, frame: bytes) -> None:
+        """Deliver `frame` if `topic` is allowed; ask first if nobody knows yet."""
+        held = self._held
+        if held:
+            if len(held) >= self._limit:
+                self._overflow(len(held))
+                return
+            held.append((topic, frame))
+            return
+        verdict = self._verdicts.get(topic)
+        if verdict is None:
+            answer = self._ask(topic)
+            if inspect.isawaitable(answer):
+                held.append((topic, frame))
+                self._task = asyncio.get_running_loop().create_task(self._drain(answer))
+                return
+            verdict = self._remember(topic, answer)
+        if verdict:
+            self._deliver(frame)
+
+    def _remember(self, topic: str, verdict: bool) -> bool:
+        verdicts = self._verdicts
+        verdicts[topic] = verdict
+        if len(verdicts) > _VERDICTS:
+            verdicts.popitem(last=False)
+        return verdict
+
+    async def _drain(self, first: Awaitable[bool]) -> None:
+        held = self._held
+        try:
+            answer: Awaitable[bool] | bool | None = first
+            while held:
+                topic, frame = held[0]
+                verdict = self._verdicts.get(topic)
+                if verdict is None:
+                    if answer is None:
+                        answer = self._ask(topic)
+                    verdict = self._remember(topic, await answer if inspect.isawaitable(answer) else answer)
+                answer = None
+                held.popleft()
+                if verdict:
+                    self._deliver(frame)
+        finally:
+            self._task = None
+
+    def close(self) -> None:
+        """The connection is gone: drop what waits and stop asking."""
+        self._held.clear()
+        if self._task is not None:
+            self._task.cancel()
