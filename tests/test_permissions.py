@@ -14,7 +14,7 @@ from goomerang_runtime.permissions import Permissions, TopicRules
 from goomerang_runtime.topics import pattern_matches
 
 from .helpers import Collector
-from .inbox import Inbox, barrier, listening_client
+from .inbox import barrier, listening_client
 from .replica import add_handlers
 
 TOPICS = [
