@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..helpers import Certs
+from .gopeers import GoClient, GoServer
 from .goproc import GoProcess
-from .peers import ClientSide, GoClient, GoServer, PythonClient, PythonServer, ServerSide
+from .peers import ClientSide, ServerSide
+from .pypeers import PythonClient, PythonServer
 from .relay import Relay, RelayedConnection, Stream
 
 __all__ = ["DEFAULT_CLOSE_WAIT", "Direction", "Interop"]
@@ -126,8 +128,10 @@ class Interop:
             if heartbeat is not None:
                 args += ["-heartbeat", f"{heartbeat}s"]
             client = GoClient(self._process(args))
+            self.clients.append(client)  # before starting: stopped at teardown whatever happens
             await client.start()
-        self.clients.append(client)
+        if client not in self.clients:
+            self.clients.append(client)
         self.conns[id(client)] = []
         if connect:
             await self.connect(client)

@@ -15,7 +15,8 @@ from goomerang_runtime import Status
 
 from ..helpers import WAIT
 from .harness import DEFAULT_CLOSE_WAIT, Direction, Interop
-from .peers import Msg, PythonServer
+from .model import Msg
+from .pypeers import PythonServer
 from .relay import RelayedConnection, Stream
 
 NORMAL = (1000, b"")

@@ -14,8 +14,10 @@ import pytest
 from goomerang_runtime import SlowConsumerError, Status
 
 from ..helpers import WAIT
+from .gopeers import GoClient
 from .harness import Direction, Interop
-from .peers import GoClient, Msg, PythonServer
+from .model import Msg
+from .pypeers import PythonServer
 from .test_lifecycle import NORMAL, closes
 
 LIMIT = 64 * 1024

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from .harness import Direction, Interop
-from .peers import FULL, Msg, SyncFailed
+from .model import FULL, Msg, SyncFailed
 from .protowire import UUID_RE
 
 MESSAGE = FULL["MessageV1"]
@@ -92,6 +92,8 @@ async def test_sync_without_reply_times_out_and_sends_nothing(interop: Interop) 
     uuids = {r.uuid for r in await server.received.wait_for(len(texts))}
     answered = [(f.kind, f.uuid, f.is_sync) for f in conn.from_server.goomerang_frames if f.uuid in uuids]
     assert answered == [], f"the server answered requests it had no reply for: {answered}"
+    go = server if interop.direction is Direction.PY_CLIENT else client
+    assert go.errors == []
 
 
 @pytest.mark.scenario("messages over 4 KiB (fragmented by Go)")

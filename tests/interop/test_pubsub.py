@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from .harness import Interop
-from .peers import FULL, ClientSide, Msg, ServerSide
+from .model import FULL, Msg
+from .peers import ClientSide, ServerSide
 
 REPLY = FULL["ReplyV1"]
 

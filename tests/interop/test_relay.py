@@ -8,7 +8,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
+from generated.goomerang.example.messages_pb2 import ReplyV1
 from goomerang_runtime import Client, Server
 from goomerang_runtime.protocol_pb2 import Frame
 
@@ -94,7 +94,6 @@ def test_frame_problems_finds_bad_layouts() -> None:
 async def test_python_peers_negotiate_extensions_in_the_handshake() -> None:
     """Control for the header checks against Go peers: between Python peers the header goes both ways."""
     server = Server(listen="127.0.0.1:0")
-    server.handle(MessageV1, lambda sender, msg: asyncio.sleep(0))
     async with server:
         relay = await Relay(server.addr).start()
         try:

@@ -15,7 +15,8 @@ import pytest
 from goomerang_runtime import Status
 
 from .harness import Direction, Interop
-from .peers import ClientSide, Msg, ServerSide
+from .model import Msg
+from .peers import ClientSide, ServerSide
 from .protowire import BROADCAST_KIND, PUBLISH_KIND, UUID_RE, frame_problems
 from .relay import OP_BINARY, OP_PONG, RelayedConnection
 
@@ -32,6 +33,8 @@ class Traffic:
     b: ClientSide
     conn_a: RelayedConnection
     conn_b: RelayedConnection
+    go_errors: list[str]
+    """What the Go peers' error hooks reported before anything closed."""
 
 
 async def run_traffic(interop: Interop) -> Traffic:
@@ -58,13 +61,15 @@ async def run_traffic(interop: Interop) -> Traffic:
     await b.received.wait_for(4)
     pinger = conn_a.from_client
     await conn_a.wait(lambda: bool(pinger.pings and conn_a.from_server.controls), what="a ping and its pong")
+    go_sides = [server] if interop.direction is Direction.PY_CLIENT else [a, b]
+    go_errors = [error for side in go_sides for error in side.errors]
     await a.close()
     await a.wait_status(Status.CLOSED)
     interop.background(server.shutdown())  # how long it takes is test_lifecycle's business
     await b.wait_status(Status.CLOSED)
     for conn in (conn_a, conn_b):
         await conn.wait(lambda c=conn: bool(c.from_client.closes and c.from_server.closes), what="close frames")
-    return Traffic(server, a, b, conn_a, conn_b)
+    return Traffic(server, a, b, conn_a, conn_b, go_errors)
 
 
 @pytest.mark.scenario("wire: frames are binary, protobuf fields ascending, zero fields omitted")
@@ -84,6 +89,12 @@ async def test_frame_layout(interop: Interop) -> None:
             plain += not msg.frame.uuid
     assert checked >= 8, checked
     assert plain >= 4, plain
+
+
+@pytest.mark.scenario("wire: the Go peer takes everything we send (no error hook fires)")
+async def test_go_peer_reports_no_error(interop: Interop) -> None:
+    t = await run_traffic(interop)
+    assert t.go_errors == []
 
 
 @pytest.mark.scenario("wire: sync uuid in canonical text form, reply uuid = request uuid")
