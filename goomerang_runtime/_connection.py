@@ -212,7 +212,7 @@ class ServerConnection:
         self._fail_backlog(backlog_error or reason)
         if dropped and backlog_error is None:
             lost = f"{self.peer.id}: {frames_text(dropped)} queued and never sent ({reason.reason})"
-            self._report(ConnectionLostError(lost, reason.code))
+            self._report(ConnectionLostError(lost, reason.code, dropped))
 
     async def _close_or_abort(self, code: int) -> None:
         try:

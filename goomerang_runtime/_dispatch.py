@@ -143,6 +143,8 @@ class Dispatcher:
         :meth:`_run`.
         """
         kind = msg.metadata.kind
+        if self._stopping:
+            return self._refuse(sender, msg)
         if chain is None:
             chain = self._chains.get(kind)
             if chain is None:
@@ -156,6 +158,15 @@ class Dispatcher:
                 return self._run_probed(chain, sender, msg)
             return self._run(chain, sender, msg)
         return self._enqueue((chain, sender, msg))
+
+    async def _refuse(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
+        """A message read after :meth:`drain`: never handled, and reported so."""
+        cancelled = asyncio.CancelledError(f"handler never started: received {self._stopping}")
+        err = HandlerError(msg.kind, cancelled)
+        err.__cause__ = cancelled
+        self._report(err)
+        if msg.metadata.is_sync:
+            _release(sender)
 
     async def _unhandled(self, sender: Sender, msg: Message[ProtoMessage]) -> None:
         await self._fail(sender, msg, NoHandlerError(msg.kind))
@@ -271,7 +282,7 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._idle.wait()
-        self._stopping = f"at {when}, still running after {timeout}s"
+        self._stopping = f"at {when}, after {timeout}s"
         never_started = [msg.kind for _, _, msg in self._queue]
         self._queue.clear()
         workers = list(self._workers)

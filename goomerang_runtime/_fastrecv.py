@@ -34,14 +34,28 @@ _LOW = 16
 class Inbox:
     """The deque of complete binary messages of one connection, with flow control."""
 
-    __slots__ = ("_transport", "diverted", "frames", "paused", "waiter")
+    __slots__ = ("_transport", "diverted", "frames", "paused", "unbounded", "waiter")
 
     def __init__(self) -> None:
         self.frames: deque[bytes] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.diverted = False
         self.paused = False
+        self.unbounded = False
         self._transport: asyncio.Transport | None = None
+
+    def read_to_close(self) -> None:
+        """Stop pausing the transport: read all the peer sent up to its close frame.
+
+        Used once this side sent its close: what comes now is only what the
+        peer sent before it saw the close (its socket buffers' worth), and
+        it must be read to reach the peer's close frame.
+        """
+        self.unbounded = True
+        if self.paused:
+            self.paused = False
+            if self._transport is not None and not self._transport.is_closing():
+                self._transport.resume_reading()
 
     def take(self, event: Frame, transport: asyncio.Transport) -> bool:
         """Keep `event` if it is a complete binary message; False: let websockets have it."""
@@ -51,7 +65,7 @@ class Inbox:
         if opcode is Opcode.BINARY and event.fin:
             frames = self.frames
             frames.append(bytes(event.data))
-            if len(frames) >= _HIGH and not self.paused:
+            if len(frames) >= _HIGH and not self.paused and not self.unbounded:
                 self.paused = True
                 self._transport = transport
                 transport.pause_reading()

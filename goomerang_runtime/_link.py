@@ -12,7 +12,7 @@ from typing import Protocol
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
-from websockets.protocol import OPEN
+from websockets.protocol import CLOSED, OPEN
 
 from ._fastrecv import GoCloseCodes, Inbox
 
@@ -56,6 +56,11 @@ class Link(Protocol):
 
     def recv_nowait(self) -> bytes | None:
         """A message already received, without waiting; None: await :meth:`recv`."""
+        ...
+
+    @property
+    def unread(self) -> int:
+        """Whole messages received and not read yet (what a cancelled reader leaves behind)."""
         ...
 
     async def send(self, data: bytes) -> None:
@@ -118,7 +123,8 @@ class WebSocketLink:
     async def recv(self) -> bytes | str:
         inbox = self._inbox
         if inbox is not None:
-            while not inbox.diverted and self._ws.protocol.state is OPEN:
+            # While closing too: the peer's frames sent before it saw our close still come in.
+            while not inbox.diverted and self._ws.protocol.state is not CLOSED:
                 if inbox.frames:
                     return inbox.pop()
                 inbox.waiter = waiter = self._loop.create_future()
@@ -163,7 +169,14 @@ class WebSocketLink:
             return asyncio.shield(pong)
 
     async def close(self, code: int = CLOSE_NORMAL) -> None:
+        if self._inbox is not None:
+            self._inbox.read_to_close()  # the peer's close frame is behind what it sent before
         await self._ws.close(code if self.close_codes else CLOSE_NORMAL)
+
+    @property
+    def unread(self) -> int:
+        """Whole messages received and not read yet."""
+        return len(self._inbox.frames) if self._inbox is not None else 0
 
     def abort(self) -> None:
         self._ws.transport.abort()

@@ -38,13 +38,14 @@ class Outbox:
     writer task, which exists only while the queue is not empty.
     """
 
-    __slots__ = ("_closed", "_empty", "_items", "_limit", "_link", "_space", "_writer")
+    __slots__ = ("_closed", "_empty", "_in_write", "_items", "_limit", "_link", "_space", "_writer")
 
     def __init__(self, link: Link, limit: int) -> None:
         self._link = link
         self._limit = limit
         self._items: deque[bytes] = deque()
         self._writer: asyncio.Task[None] | None = None
+        self._in_write = False  # the writer took a frame off the queue and has not seen it written
         self._space: asyncio.Future[None] | None = None
         self._empty: asyncio.Future[None] | None = None
         self._closed: ConnectionLostError | None = None
@@ -129,7 +130,9 @@ class Outbox:
         """Stop accepting frames; queued ones are dropped (their count is returned) and waiters fail."""
         if self._closed is None:
             self._closed = reason
-        dropped = len(self._items)
+        # The frame being written when the link closed is not known to have left: count it too.
+        dropped = len(self._items) + (1 if self._in_write else 0)
+        self._in_write = False
         self._items.clear()
         for fut in (self._space, self._empty):
             if fut is not None and not fut.done():
@@ -148,11 +151,18 @@ class Outbox:
                 space = self._space
                 if space is not None and not space.done():
                     space.set_result(None)
+                self._in_write = True
                 await link.send(data)
+                self._in_write = False
             empty = self._empty
             if empty is not None and not empty.done():
                 empty.set_result(None)
         except LinkClosed as exc:
-            self.close(ConnectionLostError(f"write failed: {exc}", exc.code))
+            # Closed, but what is left stays counted: the owner's close() reports it.
+            if self._closed is None:
+                self._closed = ConnectionLostError(f"write failed: {exc}", exc.code)
+            for fut in (self._space, self._empty):
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
         finally:
             self._writer = None

@@ -397,7 +397,9 @@ class Client(PeerBase[ClientConfig]):
         dropped = self._outbox.close(reason)
         if dropped:
             self._report(
-                ConnectionLostError(f"{frames_text(dropped)} queued and never sent ({reason.reason})", reason.code)
+                ConnectionLostError(
+                    f"{frames_text(dropped)} queued and never sent ({reason.reason})", reason.code, dropped
+                )
             )
         pending = list(self._pending.values())
         self._pending.clear()  # in place: the deadlines read this very dict

@@ -362,10 +362,12 @@ class ReconnectFailedError(TransportError):
 class ConnectionLostError(TransportError):
     """The connection ended while something was still waiting on it."""
 
-    def __init__(self, reason: str, code: int | None = None) -> None:
+    def __init__(self, reason: str, code: int | None = None, frames: int = 0) -> None:
         self.reason = reason
         self.code = code
-        super().__init__(reason, code)
+        self.frames = frames
+        """Accepted frames this report accounts for: queued and never sent, or received and never handled."""
+        super().__init__(reason, code, frames)
 
     def __str__(self) -> str:
         suffix = f" (close code {self.code})" if self.code is not None else ""

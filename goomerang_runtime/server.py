@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import inspect
 import itertools
@@ -38,6 +39,7 @@ from ._gate import ReceiveGate
 from ._heartbeat import keep_alive
 from ._limits import TokenBucket
 from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
+from ._outbox import frames_text
 from ._peer import PeerBase
 from ._pubsub import PubSub
 from .auth import Action, Authenticator, HandshakeRequest
@@ -311,19 +313,24 @@ class Server(PeerBase[ServerConfig]):
         await self._close_connections()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        try:
+        # Clients' frames sent before they saw the close are still read and handled.
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(deadline):
                 if self._ws_server is not None:
                     await self._ws_server.wait_closed()
                 tasks = [conn.task for conn in self._connections.values() if conn.task is not None]
                 if tasks:
                     await asyncio.wait(tasks)
-        except TimeoutError:
-            for conn in list(self._connections.values()):
-                if conn.task is not None:
-                    conn.task.cancel()
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
         await self._dispatcher.drain(remaining, "shutdown")
+        # From here what a read loop still reads is reported, not handled: quick.
+        readers = [conn.task for conn in self._connections.values() if conn.task is not None and not conn.task.done()]
+        if readers:
+            _, late = await asyncio.wait(readers, timeout=self._config.close_wait)
+            for task in late:
+                task.cancel()  # its frames still unread are reported as it ends
+            if late:
+                await asyncio.wait(late, timeout=self._config.close_wait)
         await self._pubsub.close()
         self._set_status(Status.CLOSED)
         self._close_hook()
@@ -455,6 +462,13 @@ class Server(PeerBase[ServerConfig]):
         try:
             await self._read_loop(conn)
         finally:
+            if link.unread:
+                unread = link.unread
+                self._report(
+                    ConnectionLostError(
+                        f"{conn.peer.id}: {frames_text(unread)} received and never handled", None, unread
+                    )
+                )
             if beat is not None:
                 beat.cancel()
             del self._connections[peer.id]

@@ -73,6 +73,11 @@ class MemoryLink:
     def recv_nowait(self) -> bytes | None:
         return None  # recv() takes from the queue
 
+    @property
+    def unread(self) -> int:
+        items: list[bytes | str | _Closed] = list(self._inbox._queue)  # type: ignore[attr-defined]
+        return sum(1 for item in items if not isinstance(item, _Closed))
+
     def send_now(self, data: bytes) -> bool:
         if self._closed is not None or self._peer is None or self._peer._closed is not None:
             return False
