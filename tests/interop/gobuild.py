@@ -11,11 +11,13 @@ by a hash of every input, so it is rebuilt only when a source changes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 __all__ = ["GoUnavailable", "build_go_peer", "go_env", "go_library_source"]
@@ -118,4 +120,15 @@ def build_go_peer() -> Path:
         os.replace(out, binary)  # atomic: concurrent sessions never see half a binary
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    _prune(cache, keep=binary)
     return binary
+
+
+def _prune(cache: Path, keep: Path, max_age: float = 7 * 86400) -> None:
+    """Delete binaries of older sources not used for `max_age` seconds."""
+    now = time.time()
+    for old in cache.glob("gopeer-*"):
+        if old != keep:
+            with contextlib.suppress(OSError):
+                if now - old.stat().st_atime > max_age:
+                    old.unlink()

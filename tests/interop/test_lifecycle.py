@@ -14,9 +14,9 @@ import pytest
 from goomerang_runtime import Status
 
 from ..helpers import WAIT
-from .harness import DEFAULT_CLOSE_WAIT, Direction, Interop
+from .harness import DEFAULT_CLOSE_WAIT, Interop
 from .model import Msg
-from .pypeers import PythonServer
+from .pypeers import PythonClient, PythonServer
 from .relay import RelayedConnection, Stream
 
 NORMAL = (1000, b"")
@@ -116,7 +116,7 @@ async def test_tls(interop: Interop) -> None:
     conn = interop.conn(client)
     assert conn.from_client.bytes_seen
     assert conn.request is None
-    if interop.direction is Direction.PY_CLIENT:
-        assert client.client.url.endswith("/wss")  # type: ignore[attr-defined]
+    if isinstance(client, PythonClient):
+        assert client.client.url.endswith("/wss")
     await client.close()
     await client.wait_status(Status.CLOSED)

@@ -90,7 +90,10 @@ def test_frame_problems_finds_bad_layouts() -> None:
     assert "lacks the 'message-' prefix" in frame_problems(publish.SerializeToString())[0]
 
 
-@pytest.mark.scenario("extension negotiation: Goomerang-Extensions only between Python peers", column="control")
+@pytest.mark.scenario(
+    "extension negotiation: Goomerang-Extensions only between Python peers",
+    column="Python client → Python server (control)",
+)
 async def test_python_peers_negotiate_extensions_in_the_handshake() -> None:
     """Control for the header checks against Go peers: between Python peers the header goes both ways."""
     server = Server(listen="127.0.0.1:0")
