@@ -61,6 +61,7 @@ class ServerConnection:
         "error_details",
         "error_reply",
         "gate",
+        "kicked",
         "link",
         "on_send",
         "outbox",
@@ -70,6 +71,7 @@ class ServerConnection:
         "task",
         "topic_header",
         "topics",
+        "unhandled",
         "wildcards",
     )
 
@@ -108,6 +110,10 @@ class ServerConnection:
         self._drainer: asyncio.Task[None] | None = None
         self.error_details = error_details
         self.closing = False
+        self.kicked = False
+        """Disconnected by the server (slow consumer, revoked...): what it still reads is dropped."""
+        self.unhandled = 0
+        """Frames read and dropped since the kick, reported when the connection ends."""
         self.pending_sync = 0
         self.on_send: Hook[[str, int, float]] = on_send if on_send is not None else Hook("on_send", report)
         """Told ``(kind, size, seconds)`` after each message a sender of this connection queued."""
@@ -115,6 +121,20 @@ class ServerConnection:
     def offer(self, data: bytes) -> bool:
         """Queue a frame if it can go now (room in the outbox, empty backlog)."""
         return not self._backlog and self.outbox.offer(data)
+
+    def push(self, data: bytes) -> None:
+        """Queue a frame from a handler without waiting, or raise why it cannot go.
+
+        The frame waits behind what is queued (the backlog's drainer waits
+        for room, up to the slow-consumer limit), so a handler, and the
+        worker running it, never waits on a slow client: the client alone
+        pays, with :class:`SlowConsumerError` once its backlog overflows.
+        """
+        if self.offer(data):
+            return
+        error = self._enqueue(_Waiting(data, None))
+        if error is not None:
+            raise error
 
     def deliver(self, data: bytes) -> None:
         """Queue a frame without waiting, behind everything queued before it.
@@ -146,17 +166,18 @@ class ServerConnection:
                 self._backlog.remove(waiting)
             raise
 
-    def _enqueue(self, waiting: _Waiting) -> None:
+    def _enqueue(self, waiting: _Waiting) -> GoomerangError | None:
         error: GoomerangError | None = self.outbox.error
         if error is None and len(self._backlog) >= self._queue_size:
             error = self._slow(len(self.outbox) + len(self._backlog), 0.0)
         if error is not None:
             if waiting.queued is not None:
                 waiting.queued.set_exception(error)
-            return
+            return error
         self._backlog.append(waiting)
         if self._drainer is None:
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
+        return None
 
     async def _drain(self) -> None:
         backlog = self._backlog
@@ -199,6 +220,7 @@ class ServerConnection:
 
     def kick(self, code: int, reason: GoomerangError) -> None:
         """Disconnect now: drop queued frames, try a close frame, then drop TCP."""
+        self.kicked = True
         self.discard(ConnectionLostError(str(reason), code), reason)
         asyncio.get_running_loop().create_task(self._close_or_abort(code))
 
@@ -259,9 +281,7 @@ class ConnectionSender:
         on_send = self._conn.on_send
         started = time.perf_counter() if on_send.callables else 0.0  # no clock reads while nobody listens
         data, size, kind = encode_message(msg)
-        conn = self._conn
-        if not conn.offer(data):  # the common case needs no coroutine
-            await conn.send_frame(data)
+        self._conn.push(data)  # never waits on a slow client: see ServerConnection.push
         if on_send.callables:
             on_send(kind, size, time.perf_counter() - started)
         return size
@@ -303,9 +323,7 @@ class ReplySender:
         else:
             self.replied = True
             data, size, kind = encode_message(msg, uuid=self._uuid, is_sync=True)
-        conn = self._conn
-        if not conn.offer(data):  # the common case needs no coroutine
-            await conn.send_frame(data)
+        self._conn.push(data)
         if on_send.callables:
             on_send(kind, size, time.perf_counter() - started)
         return size
@@ -329,4 +347,4 @@ class ReplySender:
         data = encode_frame(ERROR_REPLY_KIND, reply, uuid=self._uuid, is_sync=True)
         # If the client is gone, its caller fails on the lost connection instead.
         with contextlib.suppress(ConnectionLostError, SlowConsumerError):
-            await self._conn.send_frame(data)
+            self._conn.push(data)

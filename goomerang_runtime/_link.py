@@ -169,8 +169,9 @@ class WebSocketLink:
             return asyncio.shield(pong)
 
     async def close(self, code: int = CLOSE_NORMAL) -> None:
-        if self._inbox is not None:
-            self._inbox.read_to_close()  # the peer's close frame is behind what it sent before
+        if self._inbox is not None and code == CLOSE_NORMAL:
+            # A graceful close: the peer's close frame is behind what it sent before, read it all.
+            self._inbox.read_to_close()
         await self._ws.close(code if self.close_codes else CLOSE_NORMAL)
 
     @property

@@ -462,13 +462,10 @@ class Server(PeerBase[ServerConfig]):
         try:
             await self._read_loop(conn)
         finally:
-            if link.unread:
-                unread = link.unread
-                self._report(
-                    ConnectionLostError(
-                        f"{conn.peer.id}: {frames_text(unread)} received and never handled", None, unread
-                    )
-                )
+            unhandled = conn.unhandled + link.unread
+            if unhandled:
+                lost = f"{conn.peer.id}: {frames_text(unhandled)} received and never handled"
+                self._report(ConnectionLostError(lost, None, unhandled))
             if beat is not None:
                 beat.cancel()
             del self._connections[peer.id]
@@ -507,6 +504,9 @@ class Server(PeerBase[ServerConfig]):
                 throttled = bool(wait)
                 if wait:
                     await asyncio.sleep(wait)
+            if conn.kicked:
+                conn.unhandled += 1
+                continue
             if isinstance(data, str):
                 report(TextFrameError(len(data)))
                 continue
@@ -642,11 +642,13 @@ class Server(PeerBase[ServerConfig]):
 
         Never waits for slow clients: each gets the frame queued behind what
         it already has, and one that cannot keep up is disconnected.
-        Raises :class:`TopicError` for a wildcard or empty topic.
+        Raises :class:`TopicError` for an empty topic. A topic with
+        wildcard tokens is a plain string here (as in Go): it reaches only
+        subscriptions with exactly that string.
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("publish", self._status.name)
-        validate_topic(topic)
+        _check_topic(topic)  # a wildcard-looking topic is a plain string: Go clients may subscribe to it
         m = as_message(msg)
         data = encode_frame(m.kind, m.payload.SerializeToString(), m.headers)
         self._publish_hook(topic, m.kind)
