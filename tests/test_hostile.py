@@ -12,7 +12,7 @@ from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
 from goomerang_runtime import Client, Message, Sender, Server, SlowConsumerError
 from goomerang_runtime._codec import encode_message
 
-from .helpers import OUR_PEER, WAIT, Collector
+from .helpers import OUR_PEER, Collector
 
 REPLY_BODY = "r" * 4096
 
