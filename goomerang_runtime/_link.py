@@ -151,6 +151,8 @@ class WebSocketLink:
         ws = self._ws
         if ws.paused or ws.send_in_progress is not None or ws.protocol.state is not OPEN:
             return False
+        if ws.transport.is_closing():  # lost, not yet told: writing now only makes asyncio log warnings
+            return False
         try:
             ws.protocol.send_binary(data)
             ws.send_data()

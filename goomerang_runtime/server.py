@@ -352,8 +352,12 @@ class Server(PeerBase[ServerConfig]):
             return ws.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
         if self._status is not Status.RUNNING:
             return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
-        origin = request.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower():
+        origins = request.headers.get_all("Origin")
+        hosts = request.headers.get_all("Host")
+        if len(origins) > 1 or len(hosts) > 1:
+            return ws.respond(http.HTTPStatus.BAD_REQUEST, "Bad Request: repeated Origin or Host header\n")
+        origin = origins[0] if origins else None
+        if origin is not None and urlsplit(origin).netloc.lower() != (hosts[0] if hosts else "").lower():
             return ws.respond(http.HTTPStatus.FORBIDDEN, "Forbidden: origin not allowed\n")
         if len(self._connections) >= self._config.max_connections:
             return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable: too many connections\n")

@@ -75,6 +75,24 @@ class RawClient:
                 response[name.strip().lower()] = value.strip()
         return cls(reader, writer, response)
 
+    @classmethod
+    async def connect_raw(cls, addr: str, extra: dict[str, list[str]], path: str = "/ws") -> RawClient:
+        """Send an upgrade request with `extra` headers (each value a line of its own); no answer read."""
+        host, _, port = addr.rpartition(":")
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), WAIT)
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [f"GET {path} HTTP/1.1"]
+        if "Host" not in extra:
+            lines.append(f"Host: {addr}")
+        lines += ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+        lines += [f"{name}: {value}" for name, values in extra.items() for value in values]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return cls(reader, writer, {})
+
+    async def status_line(self) -> str:
+        """The first line of the server's HTTP answer."""
+        return (await asyncio.wait_for(self.reader.readline(), WAIT)).decode().strip()
+
     def send(self, opcode: int, data: bytes = b"", *, fin: bool = True) -> None:
         """Write one masked frame."""
         mask = os.urandom(4)

@@ -12,7 +12,8 @@ from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
 from goomerang_runtime import Client, Message, Sender, Server, SlowConsumerError
 from goomerang_runtime._codec import encode_message
 
-from .helpers import OUR_PEER, Collector
+from .helpers import OUR_PEER, WAIT, Collector
+from .rawws import RawClient
 
 REPLY_BODY = "r" * 4096
 
@@ -61,3 +62,16 @@ async def test_clients_that_never_read_replies_cost_only_themselves() -> None:
                 task.cancel()
             for ws in flooders:
                 ws.transport.abort()
+
+
+async def test_duplicate_origin_or_host_headers_get_400_and_nothing_breaks() -> None:
+    server, errors = echo_server()
+    async with server:
+        for extra in ({"Origin": ["http://a", "http://b"]}, {"Host": ["x", "y"]}):
+            raw = await RawClient.connect_raw(server.addr, extra)
+            status = await raw.status_line()
+            assert status.startswith("HTTP/1.1 400"), status
+            raw.abort()
+        async with Client(server=server.addr, heartbeat_interval=None) as client:
+            await client.send_sync(MessageV1(message="still"), timeout=WAIT, expect=ReplyV1)
+    assert errors.items == []
