@@ -16,7 +16,15 @@ from websockets.protocol import CLOSED, OPEN
 
 from ._fastrecv import GoCloseCodes, Inbox
 
-__all__ = ["CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "Link", "LinkClosed", "WebSocketLink"]
+__all__ = [
+    "CLOSE_MESSAGE_TOO_BIG",
+    "CLOSE_NORMAL",
+    "CLOSE_POLICY_VIOLATION",
+    "CLOSE_TRY_AGAIN_LATER",
+    "Link",
+    "LinkClosed",
+    "WebSocketLink",
+]
 
 CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008

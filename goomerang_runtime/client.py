@@ -369,7 +369,9 @@ class Client(PeerBase[ClientConfig]):
                 await self.connect(timeout=self._config.handshake_timeout)
             except ConnectError as exc:
                 last_error = exc
-                continue
+                if exc.retryable:
+                    continue
+                break  # refused (401, 403, ...): trying again cannot help; reported below
             outbox = self._outbox
             assert outbox is not None
             for topic in sorted(self._topics):

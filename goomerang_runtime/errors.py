@@ -346,6 +346,11 @@ class ConnectError(TransportError):
     def __str__(self) -> str:
         return f"cannot connect to {self.url}: {self.reason}"
 
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again may succeed: a network error, a timeout, 5xx, 408 or 429; not 401, 403, 404..."""
+        return self.status is None or self.status >= 500 or self.status in (408, 429)
+
 
 class ReconnectFailedError(TransportError):
     """A client's reconnection policy ran out of attempts."""
@@ -356,6 +361,8 @@ class ReconnectFailedError(TransportError):
         super().__init__(attempts, last_error)
 
     def __str__(self) -> str:
+        if isinstance(self.last_error, ConnectError) and not self.last_error.retryable:
+            return f"stopped reconnecting after {self.attempts} attempts, refused: {self.last_error}"
         return f"gave up reconnecting after {self.attempts} attempts: {self.last_error}"
 
 

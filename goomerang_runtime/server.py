@@ -38,7 +38,7 @@ from ._fastrecv import GoCloseCodes, InboxServerConnection
 from ._gate import ReceiveGate
 from ._heartbeat import keep_alive
 from ._limits import TokenBucket
-from ._link import CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
+from ._link import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
 from ._outbox import frames_text
 from ._peer import PeerBase
 from ._pubsub import PubSub
@@ -702,6 +702,22 @@ class Server(PeerBase[ServerConfig]):
         return BroadcastResult(conn.peer, size, time.perf_counter() - started)
 
     # Direct sends.
+
+    async def disconnect(self, peer_id: str, reason: str = "disconnected by the server") -> None:
+        """Drop one connected client now, e.g. once its credentials were revoked.
+
+        Frames queued for it are dropped (and reported), its close frame
+        says 1008 (policy violation; 1000 for a Go client), and what it still
+        sends is not handled. Returns once it is gone. A reconnecting client
+        refused at its next handshake (401/403) stops retrying.
+        """
+        conn = self._connections.get(peer_id)
+        if conn is None:
+            raise ConnectionLostError(f"no connected client {peer_id!r}")
+        gone = conn.task
+        conn.kick(CLOSE_POLICY_VIOLATION, ConnectionLostError(reason, CLOSE_POLICY_VIOLATION))
+        if gone is not None and gone is not asyncio.current_task():
+            await asyncio.shield(gone)
 
     async def send_to(self, peer_id: str, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Send `msg` to one connected client by its :attr:`PeerInfo.id`."""

@@ -8,10 +8,15 @@ import pytest
 
 from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
 from goomerang_runtime import (
+    AuthenticationError,
     Client,
     ConfigError,
+    ConnectError,
+    ConnectionLostError,
+    HandshakeRequest,
     Message,
     NotRunningError,
+    PeerInfo,
     ReconnectFailedError,
     ReconnectPolicy,
     Sender,
@@ -130,3 +135,36 @@ async def test_user_close_does_not_reconnect() -> None:
 def test_policy_is_validated() -> None:
     with pytest.raises(ConfigError, match="multiplier"):
         Client(server="127.0.0.1:1", reconnect={"multiplier": 0.5})  # type: ignore[typeddict-item]
+
+
+async def test_revoked_credentials_drop_the_client_and_it_stops_retrying() -> None:
+    """The server drops a connected peer whose token it revoked; 403 on reconnect ends the retries."""
+    tokens = {"Bearer t1": "ana"}
+
+    def authenticate(request: HandshakeRequest) -> str:
+        user = tokens.get(request.headers.get("authorization", ""))
+        if user is None:
+            raise AuthenticationError(403, "revoked")
+        return user
+
+    server = Server(authenticate=authenticate)
+    peers: list[PeerInfo] = []
+    server.on_connect(peers.append)
+    async with server:
+        client = Client(server=server.addr, headers={"Authorization": "Bearer t1"}, reconnect=FAST)
+        errors = Collector()
+        client.on_error(errors)
+        attempts: list[int] = []
+        client.on_reconnect(lambda attempt, delay, last: attempts.append(attempt))
+        await client.connect(timeout=WAIT)
+        del tokens["Bearer t1"]
+        await server.disconnect(peers[0].id, "credentials revoked")
+        (err,) = await errors.wait_for(ReconnectFailedError)
+        assert isinstance(err.last_error, ConnectError)
+        assert err.last_error.status == 403
+        assert "refused" in str(err)
+        assert attempts == [1]  # one try, then no more: 403 cannot get better by retrying
+        assert client.status is Status.CLOSED
+        assert server.peers == []
+        with pytest.raises(ConnectionLostError):
+            await server.disconnect("conn-404")
