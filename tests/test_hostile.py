@@ -13,7 +13,7 @@ from goomerang_runtime import Client, Message, Sender, Server, SlowConsumerError
 from goomerang_runtime._codec import encode_message
 
 from .helpers import OUR_PEER, WAIT, Collector
-from .rawws import RawClient
+from .rawws import OP_BINARY, RawClient
 
 REPLY_BODY = "r" * 4096
 
@@ -75,3 +75,23 @@ async def test_duplicate_origin_or_host_headers_get_400_and_nothing_breaks() -> 
         async with Client(server=server.addr, heartbeat_interval=None) as client:
             await client.send_sync(MessageV1(message="still"), timeout=WAIT, expect=ReplyV1)
     assert errors.items == []
+
+
+async def test_a_flood_of_empty_fragments_is_cut_off() -> None:
+    """3 M empty continuation frames in one message: websockets >= 17.4 drops the connection early."""
+    server, _ = echo_server()
+    async with server:
+        raw = await RawClient.connect(server.addr)
+        raw.send(OP_BINARY, b"", fin=False)
+        empty_continuation = bytes([0x00, 0x80]) + b"\0\0\0\0"
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(WAIT * 3):
+                while sent < 3_000_000:
+                    raw.writer.write(empty_continuation * 100_000)
+                    await raw.writer.drain()
+                    sent += 100_000
+        assert sent < 3_000_000  # cut off before the end
+        raw.abort()
+        async with Client(server=server.addr, heartbeat_interval=None) as client:
+            await client.send_sync(MessageV1(message="still"), timeout=WAIT, expect=ReplyV1)
