@@ -52,8 +52,10 @@ class ServerConnection:
 
     __slots__ = (
         "_backlog",
+        "_backlog_bytes",
         "_close_wait",
         "_drainer",
+        "_queue_bytes",
         "_queue_size",
         "_queue_timeout",
         "_report",
@@ -82,6 +84,7 @@ class ServerConnection:
         *,
         queue_size: int,
         queue_timeout: float,
+        queue_bytes: int | None = None,
         close_wait: float,
         error_details: bool,
         report: Callable[[BaseException], None],
@@ -89,7 +92,8 @@ class ServerConnection:
     ) -> None:
         self.link = link
         self.peer = peer
-        self.outbox = Outbox(link, queue_size)
+        self._queue_bytes = queue_bytes if queue_bytes is not None else 1 << 62
+        self.outbox = Outbox(link, queue_size, self._queue_bytes)
         extensions = peer.extensions
         self.topic_header = TOPIC_HEADER in extensions
         """Publication deliveries carry the ``goomerang-topic`` header (not for Go clients)."""
@@ -107,6 +111,7 @@ class ServerConnection:
         self._close_wait = close_wait
         self._report = report
         self._backlog: deque[_Waiting] = deque()
+        self._backlog_bytes = 0
         self._drainer: asyncio.Task[None] | None = None
         self.error_details = error_details
         self.closing = False
@@ -164,17 +169,23 @@ class ServerConnection:
         except asyncio.CancelledError:
             with contextlib.suppress(ValueError):  # not queued yet: never will be
                 self._backlog.remove(waiting)
+                self._backlog_bytes -= len(waiting.data)
             raise
 
     def _enqueue(self, waiting: _Waiting) -> GoomerangError | None:
         error: GoomerangError | None = self.outbox.error
-        if error is None and len(self._backlog) >= self._queue_size:
-            error = self._slow(len(self.outbox) + len(self._backlog), 0.0)
+        backlog = self._backlog
+        if error is None and (
+            len(backlog) >= self._queue_size
+            or (backlog and self._backlog_bytes + len(waiting.data) > self._queue_bytes)
+        ):
+            error = self._slow(len(self.outbox) + len(backlog), 0.0)
         if error is not None:
             if waiting.queued is not None:
                 waiting.queued.set_exception(error)
             return error
-        self._backlog.append(waiting)
+        backlog.append(waiting)
+        self._backlog_bytes += len(waiting.data)
         if self._drainer is None:
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
         return None
@@ -184,7 +195,7 @@ class ServerConnection:
         try:
             while backlog:
                 try:
-                    await self.outbox.wait_room(self._queue_timeout)
+                    await self.outbox.wait_room(self._queue_timeout, len(backlog[0].data))
                 except QueueFullTimeout as exc:
                     self._slow(exc.queued + len(backlog), exc.waited)
                     return
@@ -193,6 +204,7 @@ class ServerConnection:
                     return
                 # No await from here to the offer: the room found is still there.
                 waiting = backlog.popleft()
+                self._backlog_bytes -= len(waiting.data)
                 self.outbox.offer(waiting.data)
                 if waiting.queued is not None and not waiting.queued.done():
                     waiting.queued.set_result(None)
@@ -205,13 +217,15 @@ class ServerConnection:
             self._slow(queued, 0.0)
 
     def _slow(self, queued: int, waited: float) -> SlowConsumerError:
-        err = SlowConsumerError(f"{self.peer.id} ({self.peer.remote_address})", queued, waited)
+        queued_bytes = self.outbox.queued_bytes + self._backlog_bytes
+        err = SlowConsumerError(f"{self.peer.id} ({self.peer.remote_address})", queued, waited, queued_bytes)
         self.kick(CLOSE_TRY_AGAIN_LATER, err)
         self._report(err)
         return err
 
     def _fail_backlog(self, error: GoomerangError) -> None:
         backlog, self._backlog = self._backlog, deque()
+        self._backlog_bytes = 0
         for waiting in backlog:
             if waiting.queued is not None and not waiting.queued.done():
                 waiting.queued.set_exception(error)

@@ -19,29 +19,40 @@ from collections.abc import Callable
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import PayloadTooBig
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import Event
 
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
 
-__all__ = ["GoCloseCodes", "Inbox", "InboxClientConnection", "InboxServerConnection"]
+__all__ = ["GoCloseCodes", "Inbox", "InflateBudget", "InboxClientConnection", "InboxServerConnection"]
 
 _HIGH = 64
 _LOW = 16
+_HIGH_BYTES = 1024 * 1024
+_LOW_BYTES = 256 * 1024
+_WRITE_HIGH = 4 * 1024 * 1024
+"""Bytes written and not yet taken by the peer above which its connection stops being read."""
+# Reading pauses at _HIGH frames or _HIGH_BYTES unread, and resumes under both low marks.
 
 
 class Inbox:
     """The deque of complete binary messages of one connection, with flow control."""
 
-    __slots__ = ("_transport", "diverted", "frames", "paused", "unbounded", "waiter")
+    __slots__ = ("_transport", "bytes", "diverted", "frames", "paused", "unbounded", "waiter", "write_held")
 
     def __init__(self) -> None:
         self.frames: deque[bytes] = deque()
+        self.bytes = 0
+        """Bytes of the unread frames."""
         self.waiter: asyncio.Future[None] | None = None
         self.diverted = False
         self.paused = False
         self.unbounded = False
+        self.write_held = False
+        """Reading is paused because what we write (pongs included) is not being read by the peer."""
         self._transport: asyncio.Transport | None = None
 
     def read_to_close(self) -> None:
@@ -54,8 +65,7 @@ class Inbox:
         self.unbounded = True
         if self.paused:
             self.paused = False
-            if self._transport is not None and not self._transport.is_closing():
-                self._transport.resume_reading()
+            self._resume()
 
     def take(self, event: Frame, transport: asyncio.Transport) -> bool:
         """Keep `event` if it is a complete binary message; False: let websockets have it."""
@@ -64,8 +74,10 @@ class Inbox:
         opcode = event.opcode
         if opcode is Opcode.BINARY and event.fin:
             frames = self.frames
-            frames.append(bytes(event.data))
-            if len(frames) >= _HIGH and not self.paused and not self.unbounded:
+            data = bytes(event.data)
+            frames.append(data)
+            self.bytes += len(data)
+            if (len(frames) >= _HIGH or self.bytes >= _HIGH_BYTES) and not self.paused and not self.unbounded:
                 self.paused = True
                 self._transport = transport
                 transport.pause_reading()
@@ -79,11 +91,33 @@ class Inbox:
     def pop(self) -> bytes:
         """The oldest message; resumes reading once the deque has drained enough."""
         data = self.frames.popleft()
-        if self.paused and len(self.frames) <= _LOW:
+        self.bytes -= len(data)
+        if self.paused and len(self.frames) <= _LOW and self.bytes <= _LOW_BYTES:
             self.paused = False
-            if self._transport is not None and not self._transport.is_closing():
-                self._transport.resume_reading()
+            self._resume()
         return data
+
+    def _resume(self) -> None:
+        transport = self._transport
+        if not self.paused and not self.write_held and transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    def check_writes(self, transport: asyncio.Transport) -> None:
+        """After reading: stop reading a peer while what we wrote to it piles up unread.
+
+        Answers the peer provokes (pongs to its pings) would otherwise grow
+        our write buffer without bound; once it is read down, reading goes on.
+        """
+        if not self.write_held and transport.get_write_buffer_size() > _WRITE_HIGH:
+            self.write_held = True
+            self._transport = transport
+            transport.pause_reading()
+
+    def writes_drained(self) -> None:
+        """The transport's write buffer went down again."""
+        if self.write_held:
+            self.write_held = False
+            self._resume()
 
     def wake(self) -> None:
         """Wake the reader waiting for a message or a state change."""
@@ -126,12 +160,55 @@ class GoCloseCodes:
         setattr(conn, "go_close_codes", go)  # noqa: B010  read by WebSocketLink
 
 
+_INFLATE_BUDGET = 8 * 1024 * 1024
+"""Bytes one read may inflate to, with what is still unread, before the connection fails (1009);
+at least the largest message allowed."""
+
+
+class InflateBudget:
+    """Bounds what permessage-deflate inflates per connection, not only per message.
+
+    websockets checks each message against ``max_size``, but one read of a
+    few hundred compressed kilobytes can hold hundreds of such messages (a
+    compression bomb). Each read may inflate at most what the budget has
+    left after the messages not read yet.
+    """
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    @classmethod
+    def install(cls, conn: Connection, limit: int = _INFLATE_BUDGET) -> InflateBudget | None:
+        """Wrap the deflate extension of `conn`, if it negotiated one."""
+        limit = max(limit, conn.protocol.max_message_size or 0)
+        budget: InflateBudget | None = None
+        for extension in conn.protocol.extensions:
+            if isinstance(extension, PerMessageDeflate):
+                budget = cls(limit)
+                setattr(extension, "decode", budget._bounded(extension.decode))  # noqa: B010  instance over method
+        return budget
+
+    def _bounded(self, decode: Callable[..., Frame]) -> Callable[..., Frame]:
+        def bounded(frame: Frame, *, max_size: int | None = None) -> Frame:
+            out = decode(frame, max_size=max_size)
+            self.used += len(out.data)
+            if self.used > self.limit:
+                raise PayloadTooBig(self.used, self.limit)
+            return out
+
+        return bounded
+
+
 class InboxServerConnection(ServerConnection):
     """A websockets server connection feeding an :class:`Inbox`."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.inbox = Inbox()
+        self.inflate_budget: InflateBudget | None = None
 
     def process_event(self, event: Event) -> None:
         if self.request is None or not isinstance(event, Frame) or not self.inbox.take(event, self.transport):
@@ -140,6 +217,17 @@ class InboxServerConnection(ServerConnection):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.inbox.wake()
+
+    def data_received(self, data: bytes) -> None:
+        budget = self.inflate_budget
+        if budget is not None:
+            budget.used = self.inbox.bytes
+        super().data_received(data)
+        self.inbox.check_writes(self.transport)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.inbox.writes_drained()
 
     def send_data(self) -> None:
         # After the close handshake a server closes TCP at once (RFC 6455
@@ -158,6 +246,7 @@ class InboxClientConnection(ClientConnection):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.inbox = Inbox()
+        self.inflate_budget: InflateBudget | None = None
         process_response = self.protocol.process_response
 
         def check_response(response: Response) -> None:
@@ -165,6 +254,7 @@ class InboxClientConnection(ClientConnection):
             # Decided as the response is parsed, before the frames that follow it in the same read.
             if CLOSE_CODES not in parse_extensions(response.headers.get(EXTENSIONS_HEADER)):
                 GoCloseCodes.install(self)  # a Go server (or one that agreed to no precise codes)
+            self.inflate_budget = InflateBudget.install(self)
 
         setattr(self.protocol, "process_response", check_response)  # noqa: B010  an instance attribute
 
@@ -175,3 +265,14 @@ class InboxClientConnection(ClientConnection):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.inbox.wake()
+
+    def data_received(self, data: bytes) -> None:
+        budget = self.inflate_budget
+        if budget is not None:
+            budget.used = self.inbox.bytes
+        super().data_received(data)
+        self.inbox.check_writes(self.transport)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.inbox.writes_drained()

@@ -16,8 +16,9 @@ async def keep_alive(link: Link, interval: float, timeout: float, report: Callab
     while True:
         await asyncio.sleep(interval)
         try:
-            pong = await link.ping()
+            # Sending the ping is inside the timeout too: it waits while the peer reads nothing.
             async with asyncio.timeout(timeout):
+                pong = await link.ping()
                 await pong
         except TimeoutError:
             report(HeartbeatTimeoutError(timeout, link.remote_address))

@@ -38,11 +38,24 @@ class Outbox:
     writer task, which exists only while the queue is not empty.
     """
 
-    __slots__ = ("_closed", "_empty", "_in_write", "_items", "_limit", "_link", "_space", "_writer")
+    __slots__ = (
+        "_bytes",
+        "_closed",
+        "_empty",
+        "_in_write",
+        "_items",
+        "_limit",
+        "_link",
+        "_max_bytes",
+        "_space",
+        "_writer",
+    )
 
-    def __init__(self, link: Link, limit: int) -> None:
+    def __init__(self, link: Link, limit: int, max_bytes: int | None = None) -> None:
         self._link = link
         self._limit = limit
+        self._max_bytes = max_bytes
+        self._bytes = 0  # of the queued frames
         self._items: deque[bytes] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._in_write = False  # the writer took a frame off the queue and has not seen it written
@@ -52,6 +65,19 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of the frames waiting in the queue."""
+        return self._bytes
+
+    def _full(self, size: int) -> bool:
+        """Whether a frame of `size` bytes must wait: too many frames, or bytes (one frame always fits)."""
+        items = self._items
+        if len(items) >= self._limit:
+            return True
+        limit = self._max_bytes
+        return limit is not None and bool(items) and self._bytes + size > limit
 
     @property
     def closed(self) -> bool:
@@ -69,22 +95,23 @@ class Outbox:
             return False
         if self._writer is None and self._link.send_now(data):
             return True
-        if len(self._items) >= self._limit:
+        if self._full(len(data)):
             return False
         self._push(data)
         return True
 
     def _push(self, data: bytes) -> None:
         self._items.append(data)
+        self._bytes += len(data)
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run())
 
-    async def wait_room(self, timeout: float | None = None) -> None:
+    async def wait_room(self, timeout: float | None = None, size: int = 1) -> None:
         """Return once a frame fits; raises like :meth:`put` without queueing anything."""
         if self._closed is not None:
             raise self._closed
-        if len(self._items) >= self._limit:
-            await self._wait_for_room(timeout)
+        if self._full(size):
+            await self._wait_for_room(timeout, size)
 
     async def put(self, data: bytes, timeout: float | None = None) -> None:
         """Send or queue one frame, waiting up to `timeout` seconds for room.
@@ -96,13 +123,13 @@ class Outbox:
             return
         if self._closed is not None:
             raise self._closed
-        await self._wait_for_room(timeout)
+        await self._wait_for_room(timeout, len(data))
         self._push(data)
 
-    async def _wait_for_room(self, timeout: float | None) -> None:
+    async def _wait_for_room(self, timeout: float | None, size: int = 1) -> None:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while len(self._items) >= self._limit:
+        while self._full(size):
             if self._space is None or self._space.done():
                 self._space = loop.create_future()
             try:
@@ -134,6 +161,7 @@ class Outbox:
         dropped = len(self._items) + (1 if self._in_write else 0)
         self._in_write = False
         self._items.clear()
+        self._bytes = 0
         for fut in (self._space, self._empty):
             if fut is not None and not fut.done():
                 fut.set_result(None)
@@ -148,6 +176,7 @@ class Outbox:
         try:
             while items:
                 data = items.popleft()
+                self._bytes -= len(data)
                 space = self._space
                 if space is not None and not space.done():
                     space.set_result(None)

@@ -257,7 +257,7 @@ class Client(PeerBase[ClientConfig]):
         config = self._config
         self._link = link
         self._extensions = extensions if config.extensions else GO_WIRE
-        self._outbox = Outbox(link, config.send_queue_size)
+        self._outbox = Outbox(link, config.send_queue_size, config.send_queue_bytes)
         self._dispatcher = Dispatcher(
             self._build_chains(),
             config.max_concurrency,

@@ -21,12 +21,14 @@ __all__ = [
     "DEFAULT_CLOSE_WAIT",
     "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_HEARTBEAT_INTERVAL",
+    "DEFAULT_SERVER_HEARTBEAT_INTERVAL",
     "DEFAULT_LISTEN",
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_PENDING_SYNC",
     "DEFAULT_MAX_SUBSCRIPTIONS",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_SEND_QUEUE_BYTES",
     "DEFAULT_SEND_QUEUE_SIZE",
     "DEFAULT_SLOW_CONSUMER_TIMEOUT",
     "ClientConfig",
@@ -43,7 +45,9 @@ DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_CLOSE_WAIT = 5.0
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
+DEFAULT_SERVER_HEARTBEAT_INTERVAL = 20.0
 DEFAULT_SEND_QUEUE_SIZE = 1024
+DEFAULT_SEND_QUEUE_BYTES = 8 * 1024 * 1024
 DEFAULT_SLOW_CONSUMER_TIMEOUT = 5.0
 DEFAULT_MAX_CONNECTIONS = 10_000
 DEFAULT_MAX_PENDING_SYNC = 1_000
@@ -95,6 +99,8 @@ class _Common(_Config):
     """Seconds to wait for the peer's close frame before dropping TCP."""
     send_queue_size: PositiveInt = DEFAULT_SEND_QUEUE_SIZE
     """Frames that may wait in a connection's outgoing queue."""
+    send_queue_bytes: PositiveInt = DEFAULT_SEND_QUEUE_BYTES
+    """Bytes that may wait in a connection's outgoing queue (a larger frame still goes alone)."""
     extensions: bool = True
     """Agree on this library's extensions with peers that have them; False: the Go wire only, with everyone."""
 
@@ -122,8 +128,8 @@ class ServerConfig(_Common):
     """Frames per second one client may send (a token bucket); faster clients are slowed down."""
     rate_burst: PositiveInt = 100
     """Frames a client may send at once above `rate_limit`."""
-    heartbeat_interval: PositiveFloat | None = None
-    """Seconds between server pings to each client; None (the Go behaviour) sends none."""
+    heartbeat_interval: PositiveFloat | None = DEFAULT_SERVER_HEARTBEAT_INTERVAL
+    """Seconds between server pings to each client (dead or stalled peers are dropped); None sends none, as Go."""
     heartbeat_timeout: PositiveFloat | None = None
     """Seconds to wait for a client's pong before dropping it; default: the interval."""
     broker: Broker | None = None
@@ -184,6 +190,7 @@ class _CommonOptions(TypedDict, total=False):
     compression: bool
     close_wait: float
     send_queue_size: int
+    send_queue_bytes: int
     extensions: bool
 
 

@@ -408,15 +408,18 @@ class MessageTooBigError(TransportError):
 class SlowConsumerError(TransportError):
     """A peer did not drain its outgoing queue in time and was disconnected."""
 
-    def __init__(self, peer: str, queued: int, waited: float) -> None:
+    def __init__(self, peer: str, queued: int, waited: float, queued_bytes: int = 0) -> None:
         self.peer = peer
         self.queued = queued
         self.waited = waited
-        super().__init__(peer, queued, waited)
+        self.queued_bytes = queued_bytes
+        """Bytes of the frames waiting for the peer when it was disconnected."""
+        super().__init__(peer, queued, waited, queued_bytes)
 
     def __str__(self) -> str:
         return (
-            f"slow consumer {self.peer}: outgoing queue full ({self.queued} frames) for {self.waited:g}s, disconnected"
+            f"slow consumer {self.peer}: outgoing queue full ({self.queued} frames, {self.queued_bytes} bytes)"
+            f" for {self.waited:g}s, disconnected"
         )
 
 

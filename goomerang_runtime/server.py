@@ -34,7 +34,7 @@ from ._codec import (
 )
 from ._connection import ConnectionSender, ReplySender, ServerConnection, as_message
 from ._dispatch import Dispatcher
-from ._fastrecv import GoCloseCodes, InboxServerConnection
+from ._fastrecv import GoCloseCodes, InboxServerConnection, InflateBudget
 from ._gate import ReceiveGate
 from ._heartbeat import keep_alive
 from ._limits import TokenBucket
@@ -379,6 +379,8 @@ class Server(PeerBase[ServerConfig]):
                 response.headers[EXTENSIONS_HEADER] = format_extensions(extensions)
             if extensions is None or CLOSE_CODES not in extensions:
                 GoCloseCodes.install(ws)  # before the first frame is read
+            if isinstance(ws, InboxServerConnection):
+                ws.inflate_budget = InflateBudget.install(ws)
         return None
 
     async def _authenticate(
@@ -445,6 +447,7 @@ class Server(PeerBase[ServerConfig]):
             peer,
             queue_size=config.send_queue_size,
             queue_timeout=config.slow_consumer_timeout,
+            queue_bytes=config.send_queue_bytes,
             close_wait=config.close_wait,
             error_details=config.error_details,
             report=self._report,

@@ -9,10 +9,19 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
-from goomerang_runtime import Client, Message, Sender, Server, SlowConsumerError
+from goomerang_runtime import (
+    Client,
+    HeartbeatTimeoutError,
+    Message,
+    MessageTooBigError,
+    Sender,
+    Server,
+    SlowConsumerError,
+)
 from goomerang_runtime._codec import encode_message
+from goomerang_runtime.config import ServerConfig
 
-from .helpers import OUR_PEER, WAIT, Collector
+from .helpers import OUR_PEER, WAIT, Collector, Counter
 from .rawws import OP_BINARY, RawClient
 
 REPLY_BODY = "r" * 4096
@@ -95,3 +104,118 @@ async def test_a_flood_of_empty_fragments_is_cut_off() -> None:
         raw.abort()
         async with Client(server=server.addr, heartbeat_interval=None) as client:
             await client.send_sync(MessageV1(message="still"), timeout=WAIT, expect=ReplyV1)
+
+
+def rss_mib() -> float:
+    """This process's resident memory (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_client_not_reading_big_replies_is_bounded_in_bytes() -> None:
+    """512 KiB replies to a client that reads none: it is kicked once its queues hold send_queue_bytes."""
+    server = Server(send_queue_bytes=4 * 1024 * 1024)
+    errors = Collector()
+    server.on_error(errors)
+    big = "b" * (512 * 1024)
+
+    async def handle(sender: Sender, msg: Message[MessageV1]) -> None:
+        await sender.send(ReplyV1(message=big))
+
+    server.handle(MessageV1, handle)
+    async with server:
+        ws = await ws_connect(server.url, max_size=None, additional_headers=OUR_PEER)
+        before = rss_mib()
+        flood = asyncio.create_task(flood_without_reading(ws, 400))  # 200 MiB of replies if all were kept
+        try:
+            (kicked,) = await errors.wait_for(SlowConsumerError)
+            grown = rss_mib() - before
+        finally:
+            flood.cancel()
+            ws.transport.abort()
+        # Both queues (outbox and backlog) at most 4 MiB each, plus the frame that did not fit.
+        assert kicked.queued_bytes <= 2 * 4 * 1024 * 1024 + 600 * 1024
+        assert grown < 64, grown
+
+
+async def test_pings_whose_pongs_are_never_read_are_bounded() -> None:
+    """A client pinging without reading: reading it stops once its pongs pile up; the heartbeat drops it."""
+    server, errors = echo_server(heartbeat_interval=0.5)
+    async with server:
+        raw = await RawClient.connect(server.addr)
+        raw.writer.transport.pause_reading()  # type: ignore[attr-defined]
+        before = rss_mib()
+        ping = bytes([0x89, 0x80 | 100]) + b"\0\0\0\0" + b"p" * 100
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(WAIT):
+                for _ in range(50):
+                    raw.writer.write(ping * 10_000)  # 500,000 pings, 53 MB of pongs if all were answered
+                    await raw.writer.drain()
+        await errors.wait_for(HeartbeatTimeoutError)
+        grown = rss_mib() - before
+        raw.abort()
+        assert grown < 32, grown
+
+
+async def test_stalled_partial_frames_are_dropped_by_the_default_heartbeat() -> None:
+    """All but 100 bytes of a 4 MiB frame, then silence: the server's own pings find the peer dead."""
+    assert ServerConfig().heartbeat_interval == 20.0  # on by default, as websockets' own
+    server, errors = echo_server(heartbeat_interval=0.5)
+    gone = Counter()
+    server.on_disconnect(lambda peer: gone.hit())
+    async with server:
+        stalled = [await RawClient.connect(server.addr) for _ in range(5)]
+        size = 4 * 1024 * 1024 - 1024
+        head = bytes([0x82, 0x80 | 127]) + size.to_bytes(8, "big") + b"\0\0\0\0"
+        for raw in stalled:
+            raw.writer.write(head + b"x" * (size - 100))
+        await gone.wait_for(5)
+        assert len(errors.of(HeartbeatTimeoutError)) == 5
+        for raw in stalled:
+            raw.abort()
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM (the peak RSS) again from now (Linux)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
+def peak_rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+async def test_a_compression_bomb_is_bounded_per_connection() -> None:
+    """Messages of 4 MiB of zeros, a few KiB each on the wire: inflated bytes are bounded per connection."""
+    server = Server(compression=True)
+    errors = Collector()
+    server.on_error(errors)
+    handled = Counter()
+
+    async def handle(sender: Sender, msg: Message[MessageV1]) -> None:
+        handled.hit()
+
+    server.handle(MessageV1, handle)
+    bomb, _, _ = encode_message(Message(MessageV1(message="\0" * (4 * 1024 * 1024 - 200))))
+    async with server:
+        bombers = [await ws_connect(server.url, compression="deflate", max_size=None) for _ in range(4)]
+        before = rss_mib()
+        reset_peak_rss()
+        # 400 messages, 1.6 GB inflated, written at once: many land in one read of the server's.
+        for ws in bombers:
+            for _ in range(100):
+                ws.protocol.send_binary(bomb)
+            ws.send_data()
+        await errors.wait_for(MessageTooBigError)  # 619 MiB of peak growth before this bound, 99 after
+        peak = peak_rss_mib() - before
+        for ws in bombers:
+            ws.transport.abort()
+        print(f"peak MiB {peak:.0f}, handled {handled.count}")
+        assert peak < 160, peak
