@@ -95,28 +95,51 @@ def pattern_covers(family: str, pattern: str) -> bool:
     return len(inner) == len(outer)
 
 
+class _Node(Generic[S]):
+    """One token position of the wildcard trie."""
+
+    __slots__ = ("children", "rest", "star", "subs")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node[S]] = {}
+        self.star: _Node[S] | None = None
+        self.rest: set[S] = set()
+        """Subscribers of a pattern ending in ``>`` here."""
+        self.subs: set[S] = set()
+        """Subscribers of a pattern ending here."""
+
+    def empty(self) -> bool:
+        return not (self.children or self.star or self.rest or self.subs)
+
+
 class TopicIndex(Generic[S]):
     """Which subscribers each subscription has; matches topics to them.
 
     A subscription is a wildcard pattern, or ``literal`` (a Go peer's, or
     one without wildcard tokens): then it matches only the identical topic.
+    Wildcard patterns live in a token trie, as in NATS, so matching a topic
+    costs by its depth and the patterns that share its tokens, not by the
+    number of patterns.
     """
 
-    __slots__ = ("_exact", "_wild")
+    __slots__ = ("_exact", "_root", "_wild")
 
     def __init__(self) -> None:
         self._exact: dict[str, set[S]] = {}
-        self._wild: dict[str, tuple[tuple[str, ...], set[S]]] = {}
+        self._wild: dict[str, set[S]] = {}
+        self._root: _Node[S] = _Node()
 
     def add(self, pattern: str, subscriber: S, *, literal: bool = False) -> bool:
         """Subscribe; returns True when the string `pattern` had no subscriber before."""
         first = pattern not in self._exact and pattern not in self._wild
         if not literal and is_pattern(pattern):
-            entry = self._wild.get(pattern)
-            if entry is None:
-                self._wild[pattern] = (tuple(pattern.split(".")), {subscriber})
-            else:
-                entry[1].add(subscriber)
+            subs = self._wild.get(pattern)
+            if subs is None:
+                subs = self._wild[pattern] = set()
+            subs.add(subscriber)
+            leaf = self._leaf(pattern, create=True)
+            assert leaf is not None  # created on the way
+            leaf[0].add(subscriber)
             return first
         subs = self._exact.get(pattern)
         if subs is None:
@@ -125,21 +148,65 @@ class TopicIndex(Generic[S]):
             subs.add(subscriber)
         return first
 
+    def _leaf(self, pattern: str, *, create: bool) -> tuple[set[S], list[tuple[_Node[S], str]]] | None:
+        """The subscriber set of `pattern` in the trie, and the path to it (node, token) for pruning."""
+        tokens = pattern.split(".")
+        last = len(tokens) - 1
+        node = self._root
+        path: list[tuple[_Node[S], str]] = []
+        for i, token in enumerate(tokens):
+            if token == ">" and i == last:
+                return node.rest, path
+            path.append((node, token))
+            if token == "*":
+                child = node.star
+                if child is None:
+                    if not create:
+                        return None
+                    child = node.star = _Node()
+            else:
+                child = node.children.get(token)
+                if child is None:
+                    if not create:
+                        return None
+                    child = node.children[token] = _Node()
+            node = child
+        return node.subs, path
+
     def remove(self, pattern: str, subscriber: S, *, literal: bool = False) -> bool:
         """Unsubscribe; returns True when the string `pattern` has no subscriber left."""
-        wild = not literal and is_pattern(pattern)
-        entry = self._wild.get(pattern)
-        subs = (entry[1] if entry is not None else None) if wild else self._exact.get(pattern)
-        if subs is None or subscriber not in subs:
-            return False
-        subs.discard(subscriber)
-        if subs:
-            return False
-        if wild:
+        if not literal and is_pattern(pattern):
+            subs = self._wild.get(pattern)
+            if subs is None or subscriber not in subs:
+                return False
+            subs.discard(subscriber)
+            found = self._leaf(pattern, create=False)
+            if found is not None:
+                found[0].discard(subscriber)
+                self._prune(found[1])
+            if subs:
+                return False
             del self._wild[pattern]
         else:
+            subs = self._exact.get(pattern)
+            if subs is None or subscriber not in subs:
+                return False
+            subs.discard(subscriber)
+            if subs:
+                return False
             del self._exact[pattern]
         return pattern not in self._exact and pattern not in self._wild
+
+    @staticmethod
+    def _prune(path: list[tuple[_Node[S], str]]) -> None:
+        for parent, token in reversed(path):
+            child = parent.star if token == "*" else parent.children.get(token)
+            if child is None or not child.empty():
+                return
+            if token == "*":
+                parent.star = None
+            else:
+                del parent.children[token]
 
     def remove_all(self, patterns: Iterable[str], subscriber: S, *, literal: bool = False) -> list[str]:
         """Unsubscribe from each pattern; returns those left without subscribers."""
@@ -152,23 +219,36 @@ class TopicIndex(Generic[S]):
         exactly that string (patterns included): it is a plain string.
         """
         exact = self._exact.get(topic)
-        if not self._wild:
-            return set(exact) if exact else set()
         found: set[S] = set(exact) if exact else set()
+        if not self._wild:
+            return found
         if is_pattern(topic):
             same = self._wild.get(topic)
             if same is not None:
-                found |= same[1]
+                found |= same
             return found
-        tokens = topic.split(".")
-        for pattern, subs in self._wild.values():
-            if _tokens_match(pattern, tokens):
-                found |= subs
+        nodes = [self._root]
+        for token in topic.split("."):
+            following: list[_Node[S]] = []
+            for node in nodes:
+                if node.rest:
+                    found |= node.rest  # ">" takes this token and all after it
+                child = node.children.get(token)
+                if child is not None:
+                    following.append(child)
+                if node.star is not None:
+                    following.append(node.star)
+            if not following:
+                return found
+            nodes = following
+        for node in nodes:
+            if node.subs:
+                found |= node.subs
         return found
 
     def patterns(self) -> list[str]:
         """Every pattern with at least one subscriber, sorted."""
-        return sorted([*self._exact, *self._wild])
+        return sorted({*self._exact, *self._wild})
 
     def __len__(self) -> int:
-        return len(self._exact) + len(self._wild)
+        return len({*self._exact, *self._wild})

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from goomerang_runtime import TopicError
 from goomerang_runtime.topics import TopicIndex, pattern_covers, pattern_matches, validate_pattern, validate_topic
@@ -85,3 +87,38 @@ def test_validation() -> None:
     with pytest.raises(TopicError, match="literal"):
         validate_topic("rooms.*")
     assert validate_topic("rooms.go") == "rooms.go"
+
+
+_TOKENS = st.sampled_from(["a", "b", "c", "*", ">"])
+_PATTERNS = st.lists(_TOKENS, min_size=1, max_size=4).map(".".join).filter(lambda p: ">" not in p.split(".")[:-1])
+_TOPICS = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=5).map(".".join)
+
+
+@given(
+    subs=st.lists(st.tuples(_PATTERNS, st.integers(0, 3)).map(lambda s: (*s, s[1] % 2 == 1)), max_size=30),
+    drop=st.lists(st.integers(0, 29), max_size=10),
+    topics=st.lists(st.one_of(_TOPICS, _PATTERNS), min_size=1, max_size=10),
+)
+def test_the_trie_matches_exactly_what_pattern_matching_says(
+    subs: list[tuple[str, int, bool]], drop: list[int], topics: list[str]
+) -> None:
+    """Adds, removes (with pruning) and matches against a brute-force model.
+
+    As on a server, a subscriber's subscriptions are all literal (a Go peer's) or all patterns.
+    """
+    index: TopicIndex[int] = TopicIndex()
+    model: set[tuple[str, int, bool]] = set()
+    for pattern, who, literal in subs:
+        index.add(pattern, who, literal=literal)
+        model.add((pattern, who, literal))
+    for i in drop:
+        if i < len(subs):
+            pattern, who, literal = subs[i]
+            index.remove(pattern, who, literal=literal)
+            model.discard((pattern, who, literal))
+    for topic in topics:
+        expected = {
+            who for pattern, who, literal in model if (pattern == topic if literal else pattern_matches(pattern, topic))
+        }
+        assert index.match(topic) == expected, topic
+    assert index.patterns() == sorted({pattern for pattern, _, _ in model})
