@@ -15,17 +15,17 @@ bytes once per publication that has such a subscriber.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from ._codec import add_topic_header
 from ._connection import ServerConnection
 from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
+from ._sequence import Gaps, Numbering
 from .brokers.base import Broker
-from .errors import EnvelopeDecodeError
-from .topics import TopicIndex
+from .errors import BrokerError, EnvelopeDecodeError
+from .topics import TopicIndex, pattern_matches
 
 __all__ = ["PubSub"]
 
@@ -38,9 +38,9 @@ class _Recent:
     __slots__ = ("_ids",)
 
     def __init__(self) -> None:
-        self._ids: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._ids: OrderedDict[tuple[str, str, int], None] = OrderedDict()
 
-    def first_time(self, key: tuple[str, int]) -> bool:
+    def first_time(self, key: tuple[str, str, int]) -> bool:
         if key in self._ids:
             return False
         self._ids[key] = None
@@ -83,7 +83,8 @@ class PubSub:
         self._connections = connections
         self._report = report
         self._index: TopicIndex[ServerConnection] = TopicIndex()
-        self._seq = itertools.count(1)
+        self._numbers = Numbering()
+        self._gaps = Gaps()
         # A broker may bring one publication once per matching subscription (Redis does).
         self._recent = _Recent()
         self._subscribing: dict[str, asyncio.Task[None]] = {}
@@ -127,27 +128,36 @@ class PubSub:
             return
         conn.topics.discard(pattern)
         if self._index.remove(pattern, conn, literal=not conn.wildcards) and self._broker is not None:
-            self._broker.unsubscribe(pattern)
+            self._broker_unsubscribe(pattern)
 
     def leave(self, conn: ServerConnection) -> None:
         """A closed connection leaves all its topics."""
         for pattern in self._index.remove_all(conn.topics, conn, literal=not conn.wildcards):
             if self._broker is not None:
-                self._broker.unsubscribe(pattern)
+                self._broker_unsubscribe(pattern)
         conn.topics.clear()
 
+    def _broker_unsubscribe(self, pattern: str) -> None:
+        assert self._broker is not None
+        self._broker.unsubscribe(pattern)
+        self._gaps.forget(lambda topic: pattern_matches(pattern, topic) or topic == pattern)
+
     # Outgoing.
+
+    def room(self) -> Awaitable[None] | None:
+        """What to await before the next publication or broadcast while the broker is behind (else None)."""
+        return self._broker.room() if self._broker is not None else None
 
     def publish(self, topic: str, frame: bytes) -> None:
         """Deliver plain `frame` to local subscribers of `topic`, then hand it to the broker."""
         _deliver(self._index.match(topic), topic, frame)
         if self._broker is not None:
-            self._broker.publish(topic, encode_envelope(self.replica, next(self._seq), topic, frame))
+            self._broker.publish(topic, encode_envelope(self.replica, self._numbers.next(topic), topic, frame))
 
     def broadcast_to_replicas(self, frame: bytes) -> None:
         """Hand a broadcast to the broker, for the other replicas' clients."""
         if self._broker is not None:
-            self._broker.broadcast(encode_envelope(self.replica, next(self._seq), "", frame))
+            self._broker.broadcast(encode_envelope(self.replica, self._numbers.next(""), "", frame))
 
     # BrokerReceiver: envelopes from other replicas.
 
@@ -158,8 +168,16 @@ class PubSub:
             name = self._broker.name if self._broker is not None else "broker"
             self._report(EnvelopeDecodeError(name, len(data), str(exc)))
             return None
-        if envelope.origin == self.replica or not self._recent.first_time((envelope.origin, envelope.seq)):
+        origin, topic, seq = envelope.origin, envelope.topic, envelope.seq
+        if origin == self.replica or not self._recent.first_time((origin, topic, seq)):
             return None
+        missing = self._gaps.seen(origin, topic, seq)
+        if missing:
+            name = self._broker.name if self._broker is not None else "broker"
+            what = f"on {topic!r}" if topic else "broadcasts"
+            self._report(
+                BrokerError(name, f"{missing} publications {what} from replica {origin[:8]} never arrived", missing)
+            )
         return envelope
 
     def deliver_publication(self, data: bytes) -> None:

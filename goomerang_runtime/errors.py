@@ -27,7 +27,7 @@ be built on the second branch only::
     │   └── AuthorizationError      a client command was denied
     ├── LimitError                  a client went past a server limit
     ├── TransportError              the connection failed
-    │   ├── ConnectError            could not open the WebSocket
+    │   ├── ConnectError            could not open the WebSocket (also a ConnectionError)
     │   ├── ReconnectFailedError    a client gave up reconnecting
     │   ├── ConnectionLostError     the connection ended under a pending call
     │   ├── HeartbeatTimeoutError   the peer stopped answering pings
@@ -334,17 +334,29 @@ class TransportError(GoomerangError):
     """The network or the peer failed; a retry may succeed."""
 
 
-class ConnectError(TransportError):
-    """The WebSocket connection could not be opened; `status` is the HTTP answer, if any."""
+class ConnectError(TransportError, ConnectionError):
+    """The WebSocket connection could not be opened; `status` is the HTTP answer, if any.
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+    Also a :class:`ConnectionError` (so an :class:`OSError`), as asyncio's own
+    connection failures are: ``except OSError`` around ``connect()`` catches
+    it. `errno` is the socket error's number when the network failed
+    (``errno.ECONNREFUSED``...), else None; `strerror` is `reason`.
+    """
+
+    def __init__(self, url: str, reason: str, status: int | None = None, errno: int | None = None) -> None:
         self.url = url
         self.reason = reason
         self.status = status
-        super().__init__(url, reason, status)
+        super().__init__(errno, reason)  # OSError's (errno, strerror)
 
     def __str__(self) -> str:
         return f"cannot connect to {self.url}: {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"ConnectError({self.url!r}, {self.reason!r}, status={self.status!r}, errno={self.errno!r})"
+
+    def __reduce__(self) -> tuple[type[ConnectError], tuple[str, str, int | None, int | None]]:
+        return (type(self), (self.url, self.reason, self.status, self.errno))
 
     @property
     def retryable(self) -> bool:
@@ -437,7 +449,7 @@ class BrokerError(TransportError):
         super().__init__(broker, reason, dropped)
 
     def __str__(self) -> str:
-        suffix = f" ({self.dropped} publications not sent to other replicas)" if self.dropped else ""
+        suffix = f" ({self.dropped} publications lost between replicas)" if self.dropped else ""
         return f"broker {self.broker}: {self.reason}{suffix}"
 
 

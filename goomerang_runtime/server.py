@@ -557,6 +557,8 @@ class Server(PeerBase[ServerConfig]):
             if not await self._allowed(conn, "publish", cmd.topic, cmd.kind):
                 return
             self._publish_hook(cmd.topic, cmd.kind)
+            if (room := self._pubsub.room()) is not None:
+                await room  # the broker is behind: this client's frames wait (backpressure)
             self._pubsub.publish(cmd.topic, encode_frame(cmd.kind, cmd.payload, cmd.headers))
         elif isinstance(cmd, BroadcastCommand):
             try:
@@ -567,6 +569,8 @@ class Server(PeerBase[ServerConfig]):
             if not await self._allowed(conn, "broadcast", "", cmd.kind):
                 return
             self._client_broadcast_hook(cmd.kind)
+            if (room := self._pubsub.room()) is not None:
+                await room
             data = encode_frame(cmd.kind, cmd.payload, cmd.headers)
             for other in list(self._connections.values()):
                 other.deliver(data)
@@ -659,6 +663,8 @@ class Server(PeerBase[ServerConfig]):
         m = as_message(msg)
         data = encode_frame(m.kind, m.payload.SerializeToString(), m.headers)
         self._publish_hook(topic, m.kind)
+        if (room := self._pubsub.room()) is not None:
+            await room  # the broker is behind: wait for it, as configured by its `overflow`
         self._pubsub.publish(topic, data)
 
     async def broadcast(
@@ -673,6 +679,8 @@ class Server(PeerBase[ServerConfig]):
         """
         if self._status is not Status.RUNNING:
             raise NotRunningError("broadcast", self._status.name)
+        if (room := self._pubsub.room()) is not None:
+            await room
         data, size, kind = encode_message(msg)
         started = time.perf_counter()
         results: list[BroadcastResult] = []

@@ -6,7 +6,7 @@ import contextlib
 import importlib.util
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import BrokerError, ConfigError
 from ._names import nats_broadcast_subject, nats_subject, validate_nats_prefix
@@ -51,6 +51,7 @@ class NatsBroker(RemoteBroker):
         *,
         prefix: str = "goomerang",
         buffer_size: int = DEFAULT_BROKER_BUFFER,
+        overflow: Literal["wait", "drop"] = "wait",
         timeout: float = DEFAULT_BROKER_TIMEOUT,
         reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
         reconnect_max_delay: float = DEFAULT_RECONNECT_MAX_DELAY,
@@ -66,6 +67,7 @@ class NatsBroker(RemoteBroker):
             "url": url,
             "prefix": prefix,
             "buffer_size": buffer_size,
+            "overflow": overflow,
             "timeout": timeout,
             "reconnect_delay": reconnect_delay,
             "reconnect_max_delay": reconnect_max_delay,

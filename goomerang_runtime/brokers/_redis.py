@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib.util
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import BrokerError, ConfigError
 from ..topics import is_pattern
@@ -48,6 +48,7 @@ class RedisBroker(RemoteBroker):
         *,
         prefix: str = "goomerang",
         buffer_size: int = DEFAULT_BROKER_BUFFER,
+        overflow: Literal["wait", "drop"] = "wait",
         timeout: float = DEFAULT_BROKER_TIMEOUT,
         reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
         reconnect_max_delay: float = DEFAULT_RECONNECT_MAX_DELAY,
@@ -61,6 +62,7 @@ class RedisBroker(RemoteBroker):
             "url": url,
             "prefix": prefix,
             "buffer_size": buffer_size,
+            "overflow": overflow,
             "timeout": timeout,
             "reconnect_delay": reconnect_delay,
             "reconnect_max_delay": reconnect_max_delay,

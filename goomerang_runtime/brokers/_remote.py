@@ -15,8 +15,8 @@ import contextlib
 import random
 from abc import abstractmethod
 from collections import deque
-from collections.abc import Sequence
-from typing import Annotated, Any, Self
+from collections.abc import Awaitable, Sequence
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -49,7 +49,10 @@ class RemoteBrokerConfig(BaseModel):
     prefix: str = "goomerang"
     """Namespace of every subject or channel, so deployments can share a broker."""
     buffer_size: Annotated[int, Field(gt=0)] = DEFAULT_BROKER_BUFFER
-    """Envelopes that may wait while the broker is unreachable; later ones are dropped."""
+    """Envelopes that may wait for the broker (unreachable, or slower than the publishers)."""
+    overflow: Literal["wait", "drop"] = "wait"
+    """With the buffer full: "wait" slows the publisher down (its connection, or ``server.publish``)
+    for up to `timeout`, then drops; "drop" drops at once. Every drop is counted and reported."""
     timeout: Annotated[float, Field(gt=0)] = DEFAULT_BROKER_TIMEOUT
     """Seconds for connecting, for a subscription to be confirmed, and for the final flush."""
     reconnect_delay: Annotated[float, Field(gt=0)] = DEFAULT_RECONNECT_DELAY
@@ -97,6 +100,8 @@ class RemoteBroker(Broker):
         self._applied: set[str] = set()
         self._interest_lock = asyncio.Lock()
         self._dropped = 0
+        self._room = asyncio.Event()
+        self._room.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
@@ -249,6 +254,21 @@ class RemoteBroker(Broker):
 
     # Sending.
 
+    def room(self) -> Awaitable[None] | None:
+        if len(self._queue) < self._config.buffer_size or self._config.overflow == "drop" or not self._up:
+            return None  # room; or drop at once (while unreachable nobody would be waited for)
+        if self._state is BrokerState.CLOSED:
+            return None
+        return self._wait_room()
+
+    async def _wait_room(self) -> None:
+        self._room.clear()
+        with contextlib.suppress(TimeoutError):  # then the publication is dropped, and counted
+            async with asyncio.timeout(self._config.timeout):
+                while len(self._queue) >= self._config.buffer_size and self._state is not BrokerState.CLOSED:
+                    await self._room.wait()
+                    self._room.clear()
+
     def publish(self, topic: str, data: bytes) -> None:
         self._enqueue(topic, data)
 
@@ -282,6 +302,7 @@ class RemoteBroker(Broker):
                 if self._closing:
                     return
             batch = [queue.popleft() for _ in range(min(len(queue), _BATCH))]
+            self._room.set()
             generation = self._generation
             try:
                 # Bounded: a client library may block forever on a dead connection.
@@ -290,3 +311,8 @@ class RemoteBroker(Broker):
             except Exception as exc:
                 self._report(BrokerError(self.name, f"publishing failed ({exc or type(exc).__name__})", len(batch)))
                 self._connection_lost(generation, exc)
+                continue
+            if self._dropped and self._up and len(queue) < self._config.buffer_size:
+                # Dropped while connected: the publishers outran the broker. Said once per episode.
+                dropped, self._dropped = self._dropped, 0
+                self._report(BrokerError(self.name, "publishers outran the broker; publications dropped", dropped))

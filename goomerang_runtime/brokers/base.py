@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from ..hooks import Hook
@@ -106,6 +106,10 @@ class Broker(ABC):
         Returns after the first connection attempt; if it failed, the error
         went to the receiver and the broker keeps retrying in the background.
         """
+
+    def room(self) -> Awaitable[None] | None:
+        """None while publications are taken at once; else what to await before the next (backpressure)."""
+        return None
 
     @abstractmethod
     def publish(self, topic: str, data: bytes) -> None:
