@@ -241,7 +241,9 @@ class Client(PeerBase[ClientConfig]):
         except InvalidStatus as exc:
             status = exc.response.status_code
             raise ConnectError(self.url, f"the server answered HTTP {status}", status) from exc
-        except (OSError, InvalidHandshake, InvalidURI) as exc:
+        except OSError as exc:
+            raise ConnectError(self.url, str(exc) or type(exc).__name__, errno=exc.errno) from exc
+        except (InvalidHandshake, InvalidURI) as exc:
             raise ConnectError(self.url, str(exc) or type(exc).__name__) from exc
         extensions = GO_WIRE
         if config.extensions and ws.response is not None:

@@ -9,7 +9,7 @@ and types at the call site.
 from __future__ import annotations
 
 import ssl
-from typing import Annotated, Any, Self, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -71,7 +71,58 @@ def parse_address(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-class _Config(BaseModel):
+def config_error(owner: str, error: ValidationError) -> ConfigError:
+    """The :class:`ConfigError` for pydantic's `error`: each bad field (dotted when nested) and why."""
+    problems = {
+        ".".join(str(part) for part in err["loc"]) or "options": err["msg"].removeprefix("Value error, ")
+        for err in error.errors()
+    }
+    return ConfigError(owner, problems)
+
+
+if TYPE_CHECKING:  # type checkers keep pydantic's signatures (a typed __init__, one parameter per field)
+    _Validated = BaseModel
+else:
+
+    class _ConfigMeta(type(BaseModel)):
+        def __call__(cls, *args, **kwargs):
+            # Construction only: pydantic's own validation of nested models never comes here.
+            try:
+                return super().__call__(*args, **kwargs)
+            except ValidationError as exc:
+                raise config_error(cls.__name__, exc) from None
+
+    class _Validated(BaseModel, metaclass=_ConfigMeta):
+        @classmethod
+        def model_validate(cls, obj, **options):
+            try:
+                return super().model_validate(obj, **options)
+            except ValidationError as exc:
+                raise config_error(cls.__name__, exc) from None
+
+        @classmethod
+        def model_validate_json(cls, json_data, **options):
+            try:
+                return super().model_validate_json(json_data, **options)
+            except ValidationError as exc:
+                raise config_error(cls.__name__, exc) from None
+
+        @classmethod
+        def model_validate_strings(cls, obj, **options):
+            try:
+                return super().model_validate_strings(obj, **options)
+            except ValidationError as exc:
+                raise config_error(cls.__name__, exc) from None
+
+
+class _Config(_Validated):
+    """A validated, frozen options object: however it is built, a bad value raises :class:`ConfigError`.
+
+    Never pydantic's ``ValidationError``: ``ReconnectPolicy(jitter=3)``,
+    ``ServerConfig.model_validate({...})`` and ``Server(**options)`` all
+    raise a :class:`ConfigError` whose `problems` name each field.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     @classmethod
@@ -79,9 +130,10 @@ class _Config(BaseModel):
         """Validate keyword options; raises :class:`ConfigError` naming each bad field."""
         try:
             return cls.model_validate(options)
-        except ValidationError as exc:
-            problems = {".".join(str(part) for part in err["loc"]) or "options": err["msg"] for err in exc.errors()}
-            raise ConfigError(owner, problems) from None
+        except ValidationError as exc:  # pydantic's own, where model_validate is not ours (type checkers)
+            raise config_error(owner, exc) from None
+        except ConfigError as exc:
+            raise ConfigError(owner, exc.problems) from None
 
 
 class _Common(_Config):
