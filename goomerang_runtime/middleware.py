@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .handler import Handler, Middleware, Sender
 from .message import Message, ProtoMessage
@@ -31,14 +31,29 @@ __all__ = [
 _NS = 1_000_000_000
 
 
+@runtime_checkable
+class _Replier(Protocol):
+    async def fail(self, request_kind: str, error: BaseException) -> None: ...
+
+
+async def _fail_request(sender: Sender, kind: str, error: Exception) -> None:
+    """Answer a sync request with an error reply, if its sender can (a server's reply sender)."""
+    if isinstance(sender, _Replier):
+        await sender.fail(kind, error)  # does nothing once a reply went out, or for a Go client
+
+
 def exception_guard(on_exception: Callable[[Exception, Message[ProtoMessage]], object]) -> Middleware:
     """Catch what the rest of the chain raises and pass it to ``on_exception(error, message)``.
 
     The Go library's panic middleware: the exception goes no further, so the
-    peer neither reports it to its error hooks nor answers a sync request
-    with an error reply (the caller waits for its timeout, as with a Go
-    server). Cancellation is never caught. If `on_exception` itself raises,
-    that error goes on up the chain as usual.
+    peer does not report it to its error hooks and the connection goes on.
+    A sync caller still learns at once: a request whose handler raised is
+    answered with an error reply (the caller's ``send_sync`` raises
+    :class:`~goomerang_runtime.RemoteHandlerError`, as without the guard)
+    unless the handler replied before raising; a Go caller, which has no
+    error replies, waits for its timeout as with a Go server. Cancellation
+    is never caught. If `on_exception` itself raises, that error goes on up
+    the chain as usual.
     """
 
     def middleware(next_handler: Handler[ProtoMessage]) -> Handler[ProtoMessage]:
@@ -47,6 +62,8 @@ def exception_guard(on_exception: Callable[[Exception, Message[ProtoMessage]], o
                 await next_handler(sender, msg)
             except Exception as exc:
                 on_exception(exc, msg)
+                if msg.metadata.is_sync:
+                    await _fail_request(sender, msg.kind, exc)
 
         return guarded
 

@@ -14,9 +14,9 @@ from goomerang_runtime import (
     Message,
     PeerInfo,
     ProtoMessage,
+    RemoteHandlerError,
     Sender,
     Server,
-    SyncTimeoutError,
     exception_guard,
     logging_middleware,
     metrics_middleware,
@@ -59,9 +59,9 @@ async def test_exception_guard_keeps_the_connection_and_the_server_serving() -> 
         async with client:
             await client.send(MessageV1(message="boom"))
             await caught.counter.wait_for(1)
-            # A guarded sync request gets no error reply: the caller times out, as with Go.
-            with pytest.raises(SyncTimeoutError):
-                await client.send_sync(MessageV1(message="boom"), timeout=0.1)
+            # A guarded sync request still gets its error reply at once (tests/test_guard_sync.py).
+            with pytest.raises(RemoteHandlerError, match="RuntimeError"):
+                await client.send_sync(MessageV1(message="boom"), timeout=WAIT)
             await caught.counter.wait_for(2)
             reply = await client.send_sync(MessageV1(message="same connection"), timeout=WAIT, expect=ReplyV1)
             assert reply.payload.message == "same connection"
