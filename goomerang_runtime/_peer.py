@@ -77,10 +77,37 @@ class PeerBase(Generic[C]):
         self._registry.register(kind)
         self._handlers[name] = to_handler(handler)
 
-    def middleware(self, middleware: Middleware) -> None:
-        """Add a middleware; they run in registration order, before the handler."""
+    def handler(self, kind: type[P]) -> Callable[[Handler[P]], Handler[P]]:
+        """Decorator form of :meth:`handle`: register the decorated function for `kind`.
+
+        ::
+
+            @server.handler(MessageV1)
+            async def on_message(sender: Sender, msg: Message[MessageV1]) -> None:
+                ...
+
+        The function is returned unchanged. Typed: decorating a function
+        whose message is not ``Message[MessageV1]`` (or a supertype) is a
+        type error, and inside it ``msg.payload`` is a ``MessageV1``. The
+        same rules as :meth:`handle` apply (one handler per kind, before
+        the peer starts).
+        """
+
+        def register(fn: Handler[P]) -> Handler[P]:
+            self.handle(kind, fn)
+            return fn
+
+        return register
+
+    def middleware(self, middleware: Middleware) -> Middleware:
+        """Add a middleware; they run in registration order, before the handler.
+
+        Returns `middleware`, so this is usable as a decorator too
+        (``@server.middleware`` above ``def log_kinds(next_handler): ...``).
+        """
         self._check_open("a middleware")
         self._middlewares.append(middleware)
+        return middleware
 
     def register_message(self, *kinds: type[ProtoMessage]) -> None:
         """Make kinds decodable without a handler (sync replies, pub/sub payloads)."""
