@@ -39,6 +39,7 @@ from .errors import (
     RemoteHandlerError,
     RouteError,
     SlowConsumerError,
+    SlowSubscriptionError,
     SyncTimeoutError,
     TextFrameError,
     TopicError,
@@ -56,6 +57,7 @@ from .routes import HttpRequest, HttpResponse, Route, health_route, text_respons
 from .server import BroadcastResult, Server
 from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncContext, SyncRpc, Topic, TopicPeer
 from .status import Status
+from .subscription import Subscription
 
 __all__ = [
     "AccessError",
@@ -120,7 +122,9 @@ __all__ = [
     "ServerContext",
     "ServerOptions",
     "SlowConsumerError",
+    "SlowSubscriptionError",
     "Status",
+    "Subscription",
     "SyncContext",
     "SyncRpc",
     "SyncTimeoutError",

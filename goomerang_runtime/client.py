@@ -34,6 +34,7 @@ from ._peer import PeerBase
 from .config import ClientConfig, ClientOptions
 from .errors import (
     AlreadyRunningError,
+    ConfigError,
     ConnectError,
     ConnectionLostError,
     FrameDecodeError,
@@ -44,6 +45,7 @@ from .errors import (
     PayloadDecodeError,
     ReconnectFailedError,
     RemoteHandlerError,
+    SlowSubscriptionError,
     SyncTimeoutError,
     TextFrameError,
     UnexpectedReplyError,
@@ -57,6 +59,7 @@ from .message import Message, ProtoMessage, kind_of
 from .protocol_pb2 import Frame
 from .reply_pb2 import ErrorReply
 from .status import Status
+from .subscription import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, Subscription
 from .topics import pattern_matches, validate_pattern, validate_topic
 
 __all__ = ["Client"]
@@ -139,6 +142,13 @@ class Client(PeerBase[ClientConfig]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deadlines: Deadlines | None = None
         self._topic_routes: dict[str, tuple[str, Handler[Any]]] = {}
+        self._streams: dict[str, list[Subscription[Any]]] = {}
+        """Subscription iterators by topic, in the order they were entered."""
+        self._stream_kinds: dict[str, int] = {}
+        """Kind -> how many subscription iterators take it (a cheap test in the read loop)."""
+        self._lost: ConnectionLostError | None = None
+        """Why the last connection ended, when it was not a clean close."""
+        self._unsubscribing: set[asyncio.Task[None]] = set()
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
         self._topics: set[str] = set()
@@ -172,8 +182,8 @@ class Client(PeerBase[ClientConfig]):
 
     @property
     def subscriptions(self) -> frozenset[str]:
-        """Topics this client is subscribed to."""
-        return frozenset(self._topics)
+        """Topics this client is subscribed to (with :meth:`subscribe` or an entered :meth:`subscription`)."""
+        return frozenset(self._topics | self._streams.keys())
 
     # Hooks of the client's own operations (see also PeerBase.on_send).
 
@@ -342,6 +352,7 @@ class Client(PeerBase[ClientConfig]):
             # Subscriptions survive a lost connection when the client reconnects.
             self._topics.clear()
             self._topic_routes.clear()
+            self._end_streams(None if self._closing_by_us else self._lost)
         self._set_status(Status.CLOSED)
         self._close_hook()
         self._finished.set()
@@ -376,12 +387,14 @@ class Client(PeerBase[ClientConfig]):
                 break  # refused (401, 403, ...): trying again cannot help; reported below
             outbox = self._outbox
             assert outbox is not None
-            for topic in sorted(self._topics):
+            for topic in sorted(self._topics | self._streams.keys()):
                 await outbox.put(encode_subscribe(topic))
             return
         self._topics.clear()
         self._topic_routes.clear()
-        self._report(ReconnectFailedError(attempt, last_error))
+        failed = ReconnectFailedError(attempt, last_error)
+        self._end_streams(failed)
+        self._report(failed)
 
     async def _stop_reconnecting(self) -> None:
         task, self._reconnecting = self._reconnecting, None
@@ -391,12 +404,14 @@ class Client(PeerBase[ClientConfig]):
                 await task
         self._topics.clear()
         self._topic_routes.clear()
+        self._end_streams(None)
         if self._status is Status.RUNNING:
             await self.close()
 
     def _connection_ended(self, reason: ConnectionLostError) -> None:
         if self._status is Status.RUNNING:
             self._set_status(Status.CLOSING)
+        self._lost = None if reason.code == CLOSE_NORMAL else reason
         assert self._outbox is not None
         dropped = self._outbox.close(reason)
         if dropped:
@@ -453,7 +468,7 @@ class Client(PeerBase[ClientConfig]):
                 except (UnknownKindError, PayloadDecodeError) as exc:
                     report(exc)
                     continue
-                if self._topic_routes and (chains := self._topic_chains(msg)):
+                if (self._topic_routes or self._streams) and (chains := self._topic_chains(msg)) is not None:
                     for chain in chains:
                         await dispatcher.dispatch(sender, msg, chain)
                     continue
@@ -630,26 +645,150 @@ class Client(PeerBase[ClientConfig]):
         self._subscribe_hook(topic)
 
     async def unsubscribe(self, topic: str) -> None:
-        """Stop receiving what is published on `topic`."""
+        """Stop receiving what is published on `topic`.
+
+        Subscription iterators on exactly `topic` end too (after what they buffered).
+        """
         outbox = self._running_outbox("unsubscribe")
         await outbox.put(encode_unsubscribe(topic))
         self._topics.discard(topic)
         self._topic_routes.pop(topic, None)
+        for sub in self._streams.pop(topic, []):
+            self._forget_kind(sub)
+            sub._end(None)
         self._unsubscribe_hook(topic)
 
-    def _topic_chains(self, msg: Message[ProtoMessage]) -> list[Handler[Any]]:
-        """Handlers of the subscriptions a publication belongs to.
+    def subscription(
+        self,
+        topic: str,
+        kind: type[P],
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+    ) -> Subscription[P]:
+        """A subscription to `topic` (wildcards allowed) read as an async iterator of ``Message[P]``.
+
+        ::
+
+            async with client.subscription("rooms.*", Said) as sub:
+                async for msg in sub:
+                    ...
+
+        Entering the block subscribes (the client must be RUNNING) and
+        registers `kind`; leaving it unsubscribes, unless another
+        subscription of this client uses the same topic. Up to
+        `max_pending` messages and `max_pending_bytes` payload bytes wait
+        for the reader; past that the subscription ends as a slow consumer
+        (:class:`SlowSubscriptionError`, reported and raised by the
+        iterator once it drained the buffer). See
+        :mod:`goomerang_runtime.subscription`.
+        """
+        problems = {
+            name: "must be greater than 0"
+            for name, value in (("max_pending", max_pending), ("max_pending_bytes", max_pending_bytes))
+            if value <= 0
+        }
+        if problems:
+            raise ConfigError("subscription", problems)
+        return Subscription(topic, kind, max_pending, max_pending_bytes, self._open_stream, self._close_stream)
+
+    async def _open_stream(self, sub: Subscription[Any]) -> None:
+        outbox = self._running_outbox("subscribe")
+        topic = sub.topic
+        if WILDCARDS in self._extensions:
+            validate_pattern(topic)  # a Go server takes any string: a plain topic
+        self._registry.register(sub.kind)
+        subscribed = topic in self._topics or topic in self._streams
+        self._streams.setdefault(topic, []).append(sub)
+        kind = kind_of(sub.kind)
+        self._stream_kinds[kind] = self._stream_kinds.get(kind, 0) + 1
+        if not subscribed:
+            try:
+                await outbox.put(encode_subscribe(topic))
+            except BaseException:
+                self._drop_stream(sub)
+                raise
+            self._subscribe_hook(topic)
+
+    async def _close_stream(self, sub: Subscription[Any]) -> None:
+        if not self._drop_stream(sub):
+            return
+        topic = sub.topic
+        if self._status is Status.RUNNING and self._outbox is not None:
+            await self._outbox.put(encode_unsubscribe(topic))
+            self._unsubscribe_hook(topic)
+
+    def _drop_stream(self, sub: Subscription[Any]) -> bool:
+        """Forget `sub`; True when nothing else of this client uses its topic (time to unsubscribe)."""
+        topic = sub.topic
+        subs = self._streams.get(topic)
+        if subs is None or sub not in subs:
+            return False
+        subs.remove(sub)
+        self._forget_kind(sub)
+        if subs:
+            return False
+        del self._streams[topic]
+        return topic not in self._topics
+
+    def _forget_kind(self, sub: Subscription[Any]) -> None:
+        kind = kind_of(sub.kind)
+        left = self._stream_kinds.get(kind, 0) - 1
+        if left > 0:
+            self._stream_kinds[kind] = left
+        else:
+            self._stream_kinds.pop(kind, None)
+
+    def _end_streams(self, error: BaseException | None) -> None:
+        streams = [sub for subs in self._streams.values() for sub in subs]
+        self._streams.clear()
+        self._stream_kinds.clear()
+        for sub in streams:
+            sub._end(error)
+
+    def _overflow(self, sub: Subscription[Any]) -> None:
+        """A subscription's reader fell behind: end it, report it, unsubscribe if it was the topic's last."""
+        error = SlowSubscriptionError(sub.topic, kind_of(sub.kind), sub.pending, sub.pending_bytes)
+        sub._end(error)
+        self._report(error)
+        if self._drop_stream(sub) and self._outbox is not None:
+            data = encode_unsubscribe(sub.topic)
+            if not self._outbox.offer(data):
+                task = asyncio.get_running_loop().create_task(self._outbox.put(data))
+                self._unsubscribing.add(task)
+                task.add_done_callback(self._unsubscribed)
+            self._unsubscribe_hook(sub.topic)
+
+    def _unsubscribed(self, task: asyncio.Task[None]) -> None:
+        self._unsubscribing.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a connection that ended first has nothing subscribed any more
+
+    def _topic_chains(self, msg: Message[ProtoMessage]) -> list[Handler[Any]] | None:
+        """Handlers of the callback subscriptions a publication belongs to; iterators get it here.
 
         A Python server names the topic of each publication it delivers. A
         message without one (any push from a Go server) goes to the handler of
         its kind if there is one, else to every subscription of its kind.
+        None: no subscription takes it (it goes to the handler of its kind).
         """
         topic = msg.metadata.topic
         kind = msg.kind
         if not topic and self._dispatcher is not None and self._dispatcher.handles(kind):
-            return []
-        return [
+            return None
+        chains = [
             chain
             for pattern, (route_kind, chain) in self._topic_routes.items()
             if route_kind == kind and (not topic or pattern_matches(pattern, topic))
         ]
+        delivered = False
+        if kind in self._stream_kinds:
+            for pattern, subs in list(self._streams.items()):
+                if topic and not pattern_matches(pattern, topic):
+                    continue
+                for sub in list(subs):
+                    if kind_of(sub.kind) == kind:
+                        delivered = True
+                        if not sub._put(msg):
+                            self._overflow(sub)
+        return chains if chains or delivered else None

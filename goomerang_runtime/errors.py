@@ -33,6 +33,7 @@ be built on the second branch only::
     │   ├── HeartbeatTimeoutError   the peer stopped answering pings
     │   ├── MessageTooBigError      the peer closed with 1009 (message too big)
     │   ├── SlowConsumerError       a peer's outgoing queue stayed full
+    │   │   └── SlowSubscriptionError  a subscription iterator's reader fell behind
     │   └── BrokerError             the pub/sub broker (NATS, Redis) failed or is unreachable
     ├── SyncTimeoutError            send_sync deadline passed (also a TimeoutError)
     ├── HandlerError                a local handler raised (reported to on_error)
@@ -71,6 +72,7 @@ __all__ = [
     "RemoteHandlerError",
     "RouteError",
     "SlowConsumerError",
+    "SlowSubscriptionError",
     "SyncTimeoutError",
     "TextFrameError",
     "TopicError",
@@ -433,6 +435,30 @@ class SlowConsumerError(TransportError):
             f"slow consumer {self.peer}: outgoing queue full ({self.queued} frames, {self.queued_bytes} bytes)"
             f" for {self.waited:g}s, disconnected"
         )
+
+
+class SlowSubscriptionError(SlowConsumerError):
+    """A subscription iterator's reader fell behind: its buffer was full, so the subscription ended.
+
+    The client's connection and its other subscriptions go on; the iterator
+    yields what it had buffered, then raises this. `queued` and
+    `queued_bytes` are what was waiting unread; the publication that did not
+    fit, and what follows it, are not delivered to this subscription.
+    """
+
+    def __init__(self, topic: str, kind: str, queued: int, queued_bytes: int) -> None:
+        self.topic = topic
+        self.kind = kind
+        super().__init__(f"subscription {topic!r}", queued, 0.0, queued_bytes)
+
+    def __str__(self) -> str:
+        return (
+            f"slow consumer: subscription {self.topic!r} of {self.kind!r} left {self.queued} messages"
+            f" ({self.queued_bytes} bytes) unread, its limit: the subscription ended"
+        )
+
+    def __reduce__(self) -> tuple[type[SlowSubscriptionError], tuple[str, str, int, int]]:
+        return (type(self), (self.topic, self.kind, self.queued, self.queued_bytes))
 
 
 class BrokerError(TransportError):

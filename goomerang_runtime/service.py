@@ -17,6 +17,7 @@ from .errors import TopicError, UsageError
 from .handler import Handler, HandlerObject, PeerInfo, Sender
 from .message import Message, Metadata, ProtoMessage, kind_of
 from .server import BroadcastResult, Server
+from .subscription import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, Subscription
 from .topics import is_pattern, pattern_covers, pattern_matches, validate_pattern
 
 __all__ = ["ClientContext", "Pusher", "SendRpc", "ServerContext", "SyncContext", "SyncRpc", "Topic", "TopicPeer"]
@@ -296,6 +297,29 @@ class Topic(Generic[P, TopicPeer]):
     async def unsubscribe(self: Topic[P, Client], topic: str) -> None:
         """Stop the subscription to `topic`."""
         await _client_of(self._peer, "unsubscribe").unsubscribe(topic)
+
+    def subscription(
+        self: Topic[P, Client],
+        topic: str,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+    ) -> Subscription[P]:
+        """What is published on `topic` (or a narrower pattern), read as an async iterator of ``Message[P]``.
+
+        ::
+
+            async with chat.RoomsTopic(client).subscription("rooms.go") as sub:
+                async for msg in sub:  # Message[Said]
+                    ...
+
+        The iterator form of :meth:`subscribe`; see
+        :meth:`Client.subscription <goomerang_runtime.Client.subscription>`.
+        """
+        client = _client_of(self._peer, "subscribe")
+        if not pattern_covers(self.pattern, validate_pattern(topic)):
+            raise TopicError(topic, f"not within the family {self.pattern!r}")
+        return client.subscription(topic, self.kind, max_pending=max_pending, max_pending_bytes=max_pending_bytes)
 
 
 def _client_of(peer: object, operation: str) -> Client:
