@@ -202,17 +202,11 @@ class InflateBudget:
         return bounded
 
 
-class InboxServerConnection(ServerConnection):
-    """A websockets server connection feeding an :class:`Inbox`."""
+class _Bounded(Connection):
+    """What both sides' connections do around reading: wake the reader, keep the bounds."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.inbox = Inbox()
-        self.inflate_budget: InflateBudget | None = None
-
-    def process_event(self, event: Event) -> None:
-        if self.request is None or not isinstance(event, Frame) or not self.inbox.take(event, self.transport):
-            super().process_event(event)
+    inbox: Inbox
+    inflate_budget: InflateBudget | None
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -229,6 +223,19 @@ class InboxServerConnection(ServerConnection):
         super().resume_writing()
         self.inbox.writes_drained()
 
+
+class InboxServerConnection(_Bounded, ServerConnection):
+    """A websockets server connection feeding an :class:`Inbox`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.inbox = Inbox()
+        self.inflate_budget: InflateBudget | None = None
+
+    def process_event(self, event: Event) -> None:
+        if self.request is None or not isinstance(event, Frame) or not self.inbox.take(event, self.transport):
+            super().process_event(event)
+
     def send_data(self) -> None:
         # After the close handshake a server closes TCP at once (RFC 6455
         # 7.1.1) instead of half-closing and waiting for the client's FIN,
@@ -240,7 +247,7 @@ class InboxServerConnection(ServerConnection):
                 self.transport.close()
 
 
-class InboxClientConnection(ClientConnection):
+class InboxClientConnection(_Bounded, ClientConnection):
     """A websockets client connection feeding an :class:`Inbox`."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -261,18 +268,3 @@ class InboxClientConnection(ClientConnection):
     def process_event(self, event: Event) -> None:
         if self.response is None or not isinstance(event, Frame) or not self.inbox.take(event, self.transport):
             super().process_event(event)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self.inbox.wake()
-
-    def data_received(self, data: bytes) -> None:
-        budget = self.inflate_budget
-        if budget is not None:
-            budget.used = self.inbox.bytes
-        super().data_received(data)
-        self.inbox.check_writes(self.transport)
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        self.inbox.writes_drained()

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,3 +168,11 @@ class Replica:
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
+
+
+@pytest.fixture(params=KINDS)
+def broker_server(request: pytest.FixtureRequest) -> Iterator[BrokerServer]:
+    """A NATS, then a Redis server on a free port, for the test; killed after it."""
+    server = start_broker(request.param)
+    yield server
+    server.kill()

@@ -6,9 +6,10 @@ import asyncio
 from typing import Generic, TypeVar
 
 from generated.goomerang.example.messages_pb2 import MessageV1, PingPong, ReplyV1
-from goomerang_runtime import Client, Message, ProtoMessage, Sender
+from goomerang_runtime import Client, Message, ProtoMessage, Sender, Server
 
-from .helpers import WAIT
+from .helpers import WAIT, Collector
+from .replica import add_handlers
 
 P = TypeVar("P", bound=ProtoMessage)
 
@@ -68,3 +69,12 @@ async def barrier(client: Client) -> None:
     """
     reply = await client.send_sync(MessageV1(message="barrier"), timeout=WAIT)
     assert reply.kind == "goomerang.example.ReplyV1"
+
+
+def handlers_server(**options: object) -> tuple[Server, Collector]:
+    """A server with the test handlers (`add_handlers`, name "S"), its errors in a collector."""
+    server = Server(**options)  # type: ignore[arg-type]
+    errors = Collector()
+    server.on_error(errors)
+    add_handlers(server, "S")
+    return server, errors

@@ -11,24 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from generated.goomerang.example.messages_pb2 import ReplyV1
 from goomerang_runtime import Broker, BrokerError, BrokerState, Server
 
-from .brokers import KINDS, BrokerServer, start_broker
+from .brokers import BrokerServer
+from .brokers import broker_server as broker_server
 from .helpers import WAIT, Collector
 from .inbox import Inbox, barrier, listening_client
 from .replica import add_handlers, make_broker
-
-
-@pytest.fixture(params=KINDS)
-def broker_server(request: pytest.FixtureRequest) -> Iterator[BrokerServer]:
-    server = start_broker(request.param)
-    yield server
-    server.kill()
 
 
 @contextlib.asynccontextmanager
@@ -58,6 +52,7 @@ async def publish_until_seen(publisher_addr: str, inbox: Inbox[ReplyV1], sent: l
             sent[0] += 1
             n += 1
             await barrier(client)
+        await inbox.wait_until(f"end {n - 1}")  # the last marker too: every one sent is then accounted for
 
 
 @pytest.mark.parametrize("overflow", ["wait", "drop"])

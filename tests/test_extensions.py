@@ -42,19 +42,10 @@ from goomerang_runtime.extensions import (
 )
 
 from .helpers import OUR_PEER, WAIT, Collector
-from .inbox import barrier, listening_client
+from .inbox import barrier, handlers_server, listening_client
 from .rawws import OP_BINARY, RawClient
-from .replica import add_handlers
 
 REPLY = "goomerang.example.ReplyV1"
-
-
-def go_server(**options: object) -> tuple[Server, Collector]:
-    server = Server(**options)  # type: ignore[arg-type]
-    errors = Collector()
-    server.on_error(errors)
-    add_handlers(server, "S")
-    return server, errors
 
 
 def test_header_values_parse_and_negotiate() -> None:
@@ -67,7 +58,7 @@ def test_header_values_parse_and_negotiate() -> None:
 
 
 async def test_our_peers_agree_on_every_extension_and_say_so() -> None:
-    server, errors = go_server()
+    server, errors = handlers_server()
     peers: list[PeerInfo] = []
     server.on_connect(peers.append)
     async with server:
@@ -89,7 +80,7 @@ async def test_our_peers_agree_on_every_extension_and_say_so() -> None:
 
 @pytest.mark.parametrize("side", ["client", "server"])
 async def test_extensions_false_speaks_only_the_go_wire(side: str) -> None:
-    server, errors = go_server(extensions=side != "server")
+    server, errors = handlers_server(extensions=side != "server")
     peers: list[PeerInfo] = []
     server.on_connect(peers.append)
     async with server:
@@ -107,7 +98,7 @@ async def test_extensions_false_speaks_only_the_go_wire(side: str) -> None:
 
 
 async def test_a_go_client_gets_exactly_the_publishers_headers() -> None:
-    server, errors = go_server()
+    server, errors = handlers_server()
     async with server:
         go = await RawClient.connect(server.addr)
         ours = await RawClient.connect(server.addr, headers=OUR_PEER)
@@ -136,7 +127,7 @@ async def test_a_go_client_gets_exactly_the_publishers_headers() -> None:
 
 async def test_topics_of_a_go_client_are_plain_strings() -> None:
     """Go has no wildcards: `*`, `>` and `.` are characters like any other."""
-    server, errors = go_server()
+    server, errors = handlers_server()
     async with server:
         go = await RawClient.connect(server.addr)
         try:
@@ -165,8 +156,8 @@ async def test_topics_of_a_go_client_are_plain_strings() -> None:
     assert errors.items == []
 
 
-async def test_our_client_sends_any_topic_to_a_go_server() -> None:
-    server, errors = go_server(extensions=False)  # what a Go server answers: no header
+async def test_our_client_sends_any_topic_to_a_handlers_server() -> None:
+    server, errors = handlers_server(extensions=False)  # what a Go server answers: no header
     async with server:
         client, inbox = listening_client(server.addr)
         async with client:
@@ -201,7 +192,7 @@ async def test_a_go_client_gets_no_error_reply() -> None:
             with pytest.raises(SyncTimeoutError):
                 await go.send_sync(MessageV1(message="x"), timeout=0.3)
     raw_unknown = encode_frame("nope.Unknown", b"", uuid="11111111-2222-4333-8444-555555555555", is_sync=True)
-    server2, errors2 = go_server()
+    server2, errors2 = handlers_server()
     async with server2:
         go_raw = await RawClient.connect(server2.addr)
         try:
@@ -218,7 +209,7 @@ async def test_a_go_client_gets_no_error_reply() -> None:
 
 async def test_a_go_client_that_never_closes_tcp_is_gone_at_once() -> None:
     """After the close handshake the server closes TCP (RFC 6455 7.1.1); gorilla never does."""
-    server, errors = go_server(close_wait=30.0)
+    server, errors = handlers_server(close_wait=30.0)
     gone = asyncio.Event()
     server.on_disconnect(lambda peer: gone.set())
     async with server:
@@ -247,7 +238,7 @@ async def test_a_go_client_that_never_closes_tcp_is_gone_at_once() -> None:
 
 
 async def test_a_go_client_over_the_size_limit_is_closed_with_1000() -> None:
-    server, errors = go_server(max_message_size=1024)
+    server, errors = handlers_server(max_message_size=1024)
     async with server:
         go = await RawClient.connect(server.addr)
         ours = await RawClient.connect(server.addr, headers=OUR_PEER)
@@ -266,7 +257,7 @@ async def test_a_go_client_over_the_size_limit_is_closed_with_1000() -> None:
 
 
 async def test_a_slow_go_client_is_kicked_with_1000() -> None:
-    server, errors = go_server(send_queue_size=4, slow_consumer_timeout=0.2, close_wait=0.5)
+    server, errors = handlers_server(send_queue_size=4, slow_consumer_timeout=0.2, close_wait=0.5)
     async with server:
         slow = await ws_connect(server.url, max_size=None)
         try:

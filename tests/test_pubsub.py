@@ -17,7 +17,6 @@ from goomerang_runtime import (
     Message,
     NotRunningError,
     PayloadDecodeError,
-    Server,
     SlowConsumerError,
     TopicError,
     UnknownKindError,
@@ -33,23 +32,14 @@ from goomerang_runtime._codec import (
 )
 from goomerang_runtime.protocol_pb2 import PublishCmd
 
-from .helpers import OUR_PEER, WAIT, Collector, wait_until
-from .inbox import Inbox, barrier, listening_client
-from .replica import add_handlers
+from .helpers import OUR_PEER, WAIT, wait_until
+from .inbox import Inbox, barrier, handlers_server, listening_client
 
 REPLY = "goomerang.example.ReplyV1"
 
 
-def pubsub_server(**options: object) -> tuple[Server, Collector]:
-    server = Server(**options)  # type: ignore[arg-type]
-    errors = Collector()
-    server.on_error(errors)
-    add_handlers(server, "S")
-    return server, errors
-
-
 async def test_broadcast_reaches_all_100_clients_including_the_sender() -> None:
-    server, errors = pubsub_server()
+    server, errors = handlers_server()
     client_kinds: list[str] = []
     server.on_client_broadcast(client_kinds.append)
     hooked: list[tuple[str, list[BroadcastResult], float]] = []
@@ -83,7 +73,7 @@ async def test_broadcast_reaches_all_100_clients_including_the_sender() -> None:
 
 
 async def test_publish_reaches_only_subscribers_of_the_topic_with_headers() -> None:
-    server, errors = pubsub_server()
+    server, errors = handlers_server()
     subscribed: list[str] = []
     published: list[tuple[str, str]] = []
     server.on_subscribe(subscribed.append)
@@ -122,7 +112,7 @@ async def test_publish_reaches_only_subscribers_of_the_topic_with_headers() -> N
 
 
 async def test_a_subscribe_then_publish_from_one_client_keeps_its_order() -> None:
-    server, _ = pubsub_server()
+    server, _ = handlers_server()
     async with server:
         client, inbox = listening_client(server.addr)
         async with client:
@@ -156,7 +146,7 @@ class RecordingBroker(MemoryBroker):
 
 async def test_unsubscribe_and_disconnect_stop_delivery() -> None:
     broker = RecordingBroker()
-    server, errors = pubsub_server(broker=broker)
+    server, errors = handlers_server(broker=broker)
     unsubscribed: list[str] = []
     server.on_unsubscribe(unsubscribed.append)
     async with server:
@@ -197,7 +187,7 @@ async def test_unsubscribe_and_disconnect_stop_delivery() -> None:
 
 
 async def test_wildcard_subscriptions_over_sockets() -> None:
-    server, errors = pubsub_server()
+    server, errors = handlers_server()
     async with server:
         one, one_inbox = listening_client(server.addr)
         rest, rest_inbox = listening_client(server.addr)
@@ -234,7 +224,7 @@ async def test_wildcard_subscriptions_over_sockets() -> None:
 async def test_commands_on_the_wire_use_prefixed_headers_and_deliveries_are_plain_frames(
     offered: str | None, extra: dict[str, str]
 ) -> None:
-    server, errors = pubsub_server()
+    server, errors = handlers_server()
     headers = {"Goomerang-Extensions": offered} if offered else None
     async with server, ws_connect(server.url, additional_headers=headers) as ws:
         await ws.send(encode_subscribe("wire"))
@@ -255,7 +245,7 @@ async def test_commands_on_the_wire_use_prefixed_headers_and_deliveries_are_plai
 
 
 async def test_bad_commands_are_reported_and_lose_nothing() -> None:
-    server, errors = pubsub_server()
+    server, errors = handlers_server()
     with pytest.raises(NotRunningError):
         await server.publish("t", ReplyV1())
     with pytest.raises(NotRunningError):
@@ -296,7 +286,7 @@ async def drain_until_closed(ws: websockets.ClientConnection) -> int:
 
 async def test_slow_consumer_is_disconnected_while_the_others_get_everything() -> None:
     broker = RecordingBroker()
-    server, errors = pubsub_server(send_queue_size=8, slow_consumer_timeout=0.2, close_wait=0.5, broker=broker)
+    server, errors = handlers_server(send_queue_size=8, slow_consumer_timeout=0.2, close_wait=0.5, broker=broker)
     count = 80  # 20 MiB: more than loopback socket buffers hold for a client that reads nothing
     async with server:
         slow = await ws_connect(server.url, max_size=None)
@@ -331,7 +321,7 @@ async def test_slow_consumer_is_disconnected_while_the_others_get_everything() -
 
 
 async def test_server_broadcast_reports_the_slow_client_in_its_results() -> None:
-    server, errors = pubsub_server(send_queue_size=4, slow_consumer_timeout=0.2, close_wait=0.5)
+    server, errors = handlers_server(send_queue_size=4, slow_consumer_timeout=0.2, close_wait=0.5)
     async with server:
         slow = await ws_connect(server.url, max_size=None, additional_headers=OUR_PEER)
         client, _ = listening_client(server.addr, max_message_size=2 * BIG)

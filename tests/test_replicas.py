@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
 from goomerang_runtime import BrokerError, BrokerState, EnvelopeDecodeError, Message, Server
 
-from .brokers import KINDS, BrokerServer, Replica, require_binary, start_broker
+from .brokers import KINDS, BrokerServer, Replica, require_binary
+from .brokers import broker_server as broker_server
 from .helpers import WAIT, Collector, wait_until
 from .inbox import barrier, listening_client
 from .replica import add_handlers, make_broker
-
-
-@pytest.fixture(params=KINDS)
-def broker_server(request: pytest.FixtureRequest) -> Iterator[BrokerServer]:
-    server = start_broker(request.param)
-    yield server
-    server.kill()
 
 
 @pytest.fixture
