@@ -106,13 +106,23 @@ async def test_a_flood_of_empty_fragments_is_cut_off() -> None:
             await client.send_sync(MessageV1(message="still"), timeout=WAIT, expect=ReplyV1)
 
 
-def rss_mib() -> float:
-    """This process's resident memory (Linux)."""
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from /proc (Linux), in MiB."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
+
+
+def rss_mib() -> float:
+    """This process's resident memory now."""
+    return _status_mib("VmRSS")
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since `reset_peak_rss`."""
+    return _status_mib("VmHWM")
 
 
 async def test_a_client_not_reading_big_replies_is_bounded_in_bytes() -> None:
@@ -187,14 +197,6 @@ def reset_peak_rss() -> None:
     """Start VmHWM (the peak RSS) again from now (Linux)."""
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")
-
-
-def peak_rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
 
 
 async def test_a_compression_bomb_is_bounded_per_connection() -> None:
