@@ -3,9 +3,16 @@
 The public API is re-exported here; modules prefixed ``_`` are private.
 Prometheus support needs the ``metrics`` extra and is imported on its own:
 ``from goomerang_runtime.metrics import ServerMetrics, metered_server``.
+
+Logging goes to the ``goomerang`` logger and its children (``goomerang.server``,
+``goomerang.client``, ``goomerang.messages``), which have a
+:class:`logging.NullHandler`, as libraries do: configure logging (e.g.
+``logging.basicConfig(level=logging.INFO)``) to see the records.
 """
 
 from __future__ import annotations
+
+import logging
 
 from .auth import Action, Authenticator, Authorizer, HandshakeRequest
 from .brokers import Broker, BrokerState, MemoryBroker, MemoryBus, NatsBroker, RedisBroker
@@ -58,6 +65,8 @@ from .server import BroadcastResult, Server
 from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncContext, SyncRpc, Topic, TopicPeer
 from .status import Status
 from .subscription import Subscription
+
+logging.getLogger("goomerang").addHandler(logging.NullHandler())
 
 __all__ = [
     "AccessError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -74,6 +75,11 @@ PublishFn = TypeVar("PublishFn", bound=Callable[[str, str], object])
 
 
 _ERROR_REPLY: dict[str, type[ProtoMessage]] = {ERROR_REPLY_KIND: ErrorReply}
+
+_log = logging.getLogger("goomerang.client")
+"""Connections, disconnections, reconnection attempts and refusals; extras ``peer`` (``"server"``),
+``address`` (the server's ``host:port``) and ``url``, with ``status``, ``reason``, ``code``, ``attempt``
+or ``delay`` where they apply."""
 
 _ACCEPTED: dict[type[ProtoMessage] | tuple[type[ProtoMessage], ...], dict[str, type[ProtoMessage]]] = {}
 
@@ -247,19 +253,31 @@ class Client(PeerBase[ClientConfig]):
                     create_connection=InboxClientConnection,
                 )
         except TimeoutError:
-            raise ConnectError(self.url, f"timed out after {timeout}s") from None
+            raise self._cannot(ConnectError(self.url, f"timed out after {timeout}s")) from None
         except InvalidStatus as exc:
             status = exc.response.status_code
-            raise ConnectError(self.url, f"the server answered HTTP {status}", status) from exc
+            raise self._cannot(ConnectError(self.url, f"the server answered HTTP {status}", status)) from exc
         except OSError as exc:
-            raise ConnectError(self.url, str(exc) or type(exc).__name__, errno=exc.errno) from exc
+            raise self._cannot(ConnectError(self.url, str(exc) or type(exc).__name__, errno=exc.errno)) from exc
         except (InvalidHandshake, InvalidURI) as exc:
-            raise ConnectError(self.url, str(exc) or type(exc).__name__) from exc
+            raise self._cannot(ConnectError(self.url, str(exc) or type(exc).__name__)) from exc
         extensions = GO_WIRE
         if config.extensions and ws.response is not None:
             # A Go server answers no header: its wire, exactly.
             extensions = parse_extensions(ws.response.headers.get(EXTENSIONS_HEADER)) & SUPPORTED
         await self.attach(WebSocketLink(ws), extensions)
+
+    def _log_extra(self, **fields: object) -> dict[str, object]:
+        return {"peer": "server", "address": self._config.server, "url": self.url, **fields}
+
+    def _cannot(self, error: ConnectError) -> ConnectError:
+        """Log a failed connection attempt (a refusal at INFO, a network error at DEBUG); returns `error`."""
+        level = logging.INFO if error.status is not None else logging.DEBUG
+        if _log.isEnabledFor(level):
+            what = "refused by" if error.status is not None else "cannot connect to"
+            extra = self._log_extra(status=error.status, reason=error.reason)
+            _log.log(level, "%s %s: %s", what, self.url, error.reason, extra=extra)
+        return error
 
     async def attach(self, link: Link, extensions: frozenset[str] = SUPPORTED) -> None:
         """Start running over an already open `link` (used by :meth:`connect`
@@ -284,6 +302,12 @@ class Client(PeerBase[ClientConfig]):
         self._deadlines = Deadlines(loop, self._pending, self._expire)
         self._configuration_hook(config)
         self._set_status(Status.RUNNING)
+        _log.info(
+            "connected to %s (%s)",
+            self.url,
+            link.remote_address,
+            extra=self._log_extra(address=link.remote_address, go_wire=not self._extensions),
+        )
         self._reader = loop.create_task(self._read_loop(link, sender))
         if config.heartbeat_interval is not None:
             timeout = config.heartbeat_timeout or config.heartbeat_interval
@@ -375,6 +399,13 @@ class Client(PeerBase[ClientConfig]):
         while policy.max_attempts is None or attempt < policy.max_attempts:
             attempt += 1
             wait = delay * (1.0 + random.uniform(-policy.jitter, policy.jitter))
+            _log.info(
+                "reconnecting to %s: attempt %d in %.3gs",
+                self.url,
+                attempt,
+                wait,
+                extra=self._log_extra(attempt=attempt, delay=wait, reason=str(last_error) if last_error else None),
+            )
             self._reconnect_hook(attempt, wait, last_error)
             await asyncio.sleep(wait)
             delay = min(policy.max_delay, delay * policy.multiplier)
@@ -384,6 +415,12 @@ class Client(PeerBase[ClientConfig]):
                 last_error = exc
                 if exc.retryable:
                     continue
+                _log.info(
+                    "stopped reconnecting to %s: refused with HTTP %s",
+                    self.url,
+                    exc.status,
+                    extra=self._log_extra(attempt=attempt, status=exc.status, reason=exc.reason),
+                )
                 break  # refused (401, 403, ...): trying again cannot help; reported below
             outbox = self._outbox
             assert outbox is not None
@@ -412,6 +449,12 @@ class Client(PeerBase[ClientConfig]):
         if self._status is Status.RUNNING:
             self._set_status(Status.CLOSING)
         self._lost = None if reason.code == CLOSE_NORMAL else reason
+        _log.info(
+            "disconnected from %s: %s",
+            self.url,
+            reason.reason,
+            extra=self._log_extra(code=reason.code, reason=reason.reason),
+        )
         assert self._outbox is not None
         dropped = self._outbox.close(reason)
         if dropped:

@@ -7,6 +7,7 @@ import contextlib
 import http
 import inspect
 import itertools
+import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -73,6 +74,27 @@ from .topics import validate_pattern, validate_topic
 __all__ = ["BroadcastResult", "Server"]
 
 Fn = TypeVar("Fn", bound=Callable[..., object])
+
+_log = logging.getLogger("goomerang.server")
+"""Connections, disconnections and refused handshakes; extras ``peer`` (the id, None before one is given),
+``address`` and, for refusals, ``status`` and ``reason``."""
+
+
+def _refuse(ws: WsConnection, status: int, text: str, level: int = logging.INFO) -> Response:
+    """Answer a handshake with an HTTP error, and log the refusal."""
+    if _log.isEnabledFor(level):
+        remote = ws.remote_address
+        address = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else str(remote)
+        reason = text.strip()
+        _log.log(
+            level,
+            "refused %s: HTTP %d %s",
+            address,
+            status,
+            reason,
+            extra={"peer": None, "address": address, "status": status, "reason": reason},
+        )
+    return ws.respond(status, text)
 
 
 def _check_topic(topic: str) -> str:
@@ -349,18 +371,18 @@ class Server(PeerBase[ServerConfig]):
         if route is not None:
             return answer_route(route, request, self._report)
         if url.path != self.endpoint:
-            return ws.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
+            return _refuse(ws, http.HTTPStatus.NOT_FOUND, "Not Found\n", logging.DEBUG)
         if self._status is not Status.RUNNING:
-            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
+            return _refuse(ws, http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
         origins = request.headers.get_all("Origin")
         hosts = request.headers.get_all("Host")
         if len(origins) > 1 or len(hosts) > 1:
-            return ws.respond(http.HTTPStatus.BAD_REQUEST, "Bad Request: repeated Origin or Host header\n")
+            return _refuse(ws, http.HTTPStatus.BAD_REQUEST, "Bad Request: repeated Origin or Host header\n")
         origin = origins[0] if origins else None
         if origin is not None and urlsplit(origin).netloc.lower() != (hosts[0] if hosts else "").lower():
-            return ws.respond(http.HTTPStatus.FORBIDDEN, "Forbidden: origin not allowed\n")
+            return _refuse(ws, http.HTTPStatus.FORBIDDEN, "Forbidden: origin not allowed\n")
         if len(self._connections) >= self._config.max_connections:
-            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable: too many connections\n")
+            return _refuse(ws, http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable: too many connections\n")
         authenticate = self._config.authenticate
         if authenticate is not None:
             return await self._authenticate(authenticate, ws, request, url.path, url.query)
@@ -402,14 +424,14 @@ class Server(PeerBase[ServerConfig]):
             if inspect.isawaitable(principal):
                 principal = await principal
         except AuthenticationError as exc:
-            return ws.respond(exc.status, f"{exc}\n")
+            return _refuse(ws, exc.status, f"{exc}\n")
         except Exception as exc:
             err = HookError("authenticate", exc)
             err.__cause__ = exc
             self._report(err)
-            return ws.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error\n")
+            return _refuse(ws, http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error\n")
         if principal is None:
-            return ws.respond(http.HTTPStatus.UNAUTHORIZED, "401 unauthorized\n")
+            return _refuse(ws, http.HTTPStatus.UNAUTHORIZED, "401 unauthorized\n")
         self._principals[ws] = principal
         return None
 
@@ -440,6 +462,11 @@ class Server(PeerBase[ServerConfig]):
         if len(self._connections) >= config.max_connections:
             # Handshakes that passed the check together: the late ones go away.
             self._report(LimitError(peer.id, "max_connections", config.max_connections, "closed with 1013"))
+            _log.info(
+                "refused %s: too many connections, closed with 1013",
+                peer.remote_address,
+                extra={"peer": peer.id, "address": peer.remote_address, "status": None, "reason": "max_connections"},
+            )
             await link.close(CLOSE_TRY_AGAIN_LATER)
             return
         conn = ServerConnection(
@@ -465,6 +492,12 @@ class Server(PeerBase[ServerConfig]):
             beat = asyncio.get_running_loop().create_task(
                 keep_alive(link, config.heartbeat_interval, timeout, self._report)
             )
+        _log.info(
+            "%s connected from %s",
+            peer.id,
+            peer.remote_address,
+            extra={"peer": peer.id, "address": peer.remote_address, "go_wire": not peer.extensions},
+        )
         self._connect_hook(peer)
         try:
             await self._read_loop(conn)
@@ -480,6 +513,12 @@ class Server(PeerBase[ServerConfig]):
             if conn.gate is not None:
                 conn.gate.close()
             self._pubsub.leave(conn)
+            _log.info(
+                "%s disconnected (%s)",
+                peer.id,
+                peer.remote_address,
+                extra={"peer": peer.id, "address": peer.remote_address, "kicked": conn.kicked},
+            )
             self._disconnect_hook(peer)
 
     # Reading.
