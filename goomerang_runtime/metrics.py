@@ -15,8 +15,11 @@ Every metric is in namespace ``goomerang``, subsystem ``server`` or
 ``client`` (``server_pubsub`` / ``client_pubsub`` for pub/sub counters, as
 in Go), so dashboards made for the Go library work unchanged. Histograms
 are labelled ``kind`` (the message's full protobuf name); pub/sub counters
-``topic`` (and ``message``, the kind, for publications). Topics become label
-values: keep their number bounded.
+``topic`` (and ``message``, the kind, for publications); the error counters
+``error_type`` (the class name of the reported error, e.g.
+``SlowConsumerError``). Topics become label values: keep their number
+bounded. Beyond Go, ``goomerang_server_connected_clients`` gauges the
+clients connected now.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 from .client import Client
 from .config import ClientConfig, ClientOptions, ServerConfig, ServerOptions, _Config
 from .errors import GoomerangError
+from .handler import PeerInfo
 from .middleware import metrics_middleware
 from .routes import HttpRequest, HttpResponse, Route, health_route
 from .server import BroadcastResult, Server
@@ -158,7 +162,10 @@ class _PeerMetrics:
             "config_max_concurrency", f"The {side}'s configured maximum of handlers running at once."
         )
         self.errors = self._counter(
-            "errors_total", f"Errors reported to the {side}'s error hooks{_ERRORS_ALSO.get(side, '')}.", (), side
+            "errors_total",
+            f"Errors reported to the {side}'s error hooks{_ERRORS_ALSO.get(side, '')}, by error class.",
+            ("error_type",),
+            side,
         )
 
     def _histogram(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
@@ -217,7 +224,7 @@ class _PeerMetrics:
         self.config_max_concurrency.set(config.max_concurrency)
 
     def _on_error(self, error: BaseException) -> None:
-        self.errors.inc()
+        self.errors.labels(type(error).__name__).inc()
 
     def _instrument(self, peer: Server | Client) -> None:
         peer.middleware(metrics_middleware(self))
@@ -256,6 +263,7 @@ class ServerMetrics(_PeerMetrics):
         self.unsubscribe = self._counter(
             "unsubscribe_total", "Unsubscribe commands processed by the server.", ("topic",), "server_pubsub"
         )
+        self.connected_clients = self._gauge("connected_clients", "Clients connected to the server now.")
 
     def instrument(self, server: Server) -> Server:
         """Wire the metrics middleware and every hook into `server` (before it starts).
@@ -270,7 +278,15 @@ class ServerMetrics(_PeerMetrics):
         server.on_subscribe(self._on_subscribe)
         server.on_unsubscribe(self._on_unsubscribe)
         server.on_publish(self._on_publish)
+        server.on_connect(self._on_connect)
+        server.on_disconnect(self._on_disconnect)
         return server
+
+    def _on_connect(self, peer: PeerInfo) -> None:
+        self.connected_clients.inc()
+
+    def _on_disconnect(self, peer: PeerInfo) -> None:
+        self.connected_clients.dec()
 
     def _on_broadcast(self, kind: str, results: list[BroadcastResult], duration: float) -> None:
         self.message_broadcast_sent_duration.labels(kind).observe(duration)
@@ -338,7 +354,7 @@ class ClientMetrics(_PeerMetrics):
         if error is None:
             self.message_sent_sync_duration.labels(kind).observe(duration)
         else:
-            self.errors.inc()
+            self.errors.labels(type(error).__name__).inc()
 
     def _on_broadcast(self, kind: str) -> None:
         self.broadcast_cmd_sent.labels(kind).inc()

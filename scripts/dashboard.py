@@ -267,24 +267,35 @@ def build() -> Json:
     layout = Layout()
 
     layout.row("Overview")
-    layout.add(status_panel("server", servers), 12, 5)
-    layout.add(status_panel("client", clients), 12, 5)
+    layout.add(status_panel("server", servers), 8, 5)
+    layout.add(status_panel("client", clients), 8, 5)
     layout.add(
         timeseries(
-            "Server errors",
-            "Errors per second reported by servers.",
+            "Connected clients",
+            "Clients connected to the servers now, in all and per server.",
             "short",
-            (f"sum(rate(goomerang_server_errors_total{{{servers}}}{RATE}))", "errors"),
+            (f"sum(goomerang_server_connected_clients{{{servers}}})", "all servers"),
+            (f"sum by (instance) (goomerang_server_connected_clients{{{servers}}})", "{{instance}}"),
+        ),
+        8,
+        5,
+    )
+    layout.add(
+        timeseries(
+            "Server errors by type",
+            "Errors per second reported by servers, by error class (SlowConsumerError, HandlerError...).",
+            "short",
+            (f"sum by (error_type) (rate(goomerang_server_errors_total{{{servers}}}{RATE}))", "{{error_type}}"),
         ),
         6,
         6,
     )
     layout.add(
         timeseries(
-            "Client errors",
-            "Errors per second reported by clients, and failed send_sync calls.",
+            "Client errors by type",
+            "Errors per second reported by clients, and failed send_sync calls, by error class.",
             "short",
-            (f"sum(rate(goomerang_client_errors_total{{{clients}}}{RATE}))", "errors"),
+            (f"sum by (error_type) (rate(goomerang_client_errors_total{{{clients}}}{RATE}))", "{{error_type}}"),
         ),
         6,
         6,

@@ -101,7 +101,7 @@ async def test_every_metric_moves_with_the_right_labels_after_real_traffic() -> 
     assert sample(sreg, s + "pubsub_subscribe_total", topic="news") == 1
     assert sample(sreg, s + "pubsub_publish_total", topic="news", message=REPLY_V1) == 2
     assert sample(sreg, s + "pubsub_unsubscribe_total", topic="news") == 1
-    assert sample(sreg, s + "errors_total") == 1  # the raising PingPong handler
+    assert sample(sreg, s + "errors_total", error_type="HandlerError") == 1  # the raising PingPong handler
     assert sample(sreg, s + "config_max_concurrency") == 4
     assert sample(sreg, s + "concurrent_workers") == 0
     assert workers_seen
@@ -124,7 +124,7 @@ async def test_every_metric_moves_with_the_right_labels_after_real_traffic() -> 
     assert sample(creg, c + "pubsub_subscribe_cmd_sent_total", topic="news") == 1
     assert sample(creg, c + "pubsub_publish_cmd_sent_total", topic="news", message=REPLY_V1) == 1
     assert sample(creg, c + "pubsub_unsubscribe_cmd_sent_total", topic="news") == 1
-    assert sample(creg, c + "errors_total") == 1  # the failed send_sync
+    assert sample(creg, c + "errors_total", error_type="RemoteHandlerError") == 1  # the failed send_sync
     assert sample(creg, c + "config_max_concurrency") == 10
     assert sample(creg, c + "concurrent_workers") == 0
 
@@ -166,7 +166,7 @@ def test_register_defaults_to_the_global_registry_and_happens_once() -> None:
     finally:
         for collector in metrics.collectors:
             REGISTRY.unregister(collector)
-    assert len(metrics.collectors) == 14
+    assert len(metrics.collectors) == 15
     assert len(ClientMetrics().collectors) == 14
 
 
