@@ -34,9 +34,13 @@ __all__ = [
 ]
 
 DEFAULT_BROKER_BUFFER = 1024
+"""Envelopes that may wait for the broker (the ``buffer_size`` option)."""
 DEFAULT_BROKER_TIMEOUT = 2.0
+"""Seconds for connecting, confirming a subscription and the final flush (the ``timeout`` option)."""
 DEFAULT_RECONNECT_DELAY = 0.1
+"""First wait between reconnection attempts to the broker, in seconds."""
 DEFAULT_RECONNECT_MAX_DELAY = 2.0
+"""Longest wait between reconnection attempts to the broker, in seconds."""
 _BATCH = 256
 
 
