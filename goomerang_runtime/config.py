@@ -40,18 +40,31 @@ __all__ = [
 ]
 
 DEFAULT_LISTEN = "127.0.0.1:0"
+"""Where a server listens by default: loopback, any free port."""
 DEFAULT_MAX_CONCURRENCY = 10
+"""Handlers running at once per peer (the Go library's default)."""
 DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+"""Largest incoming WebSocket message: 4 MiB."""
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+"""Seconds for the TLS and WebSocket opening handshakes."""
 DEFAULT_CLOSE_WAIT = 5.0
+"""Seconds to wait for the peer's close frame."""
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
+"""Seconds between a client's pings (as in Go)."""
 DEFAULT_SERVER_HEARTBEAT_INTERVAL = 20.0
+"""Seconds between a server's pings to each client (Go servers send none)."""
 DEFAULT_SEND_QUEUE_SIZE = 1024
+"""Frames that may wait in a connection's outgoing queue."""
 DEFAULT_SEND_QUEUE_BYTES = 8 * 1024 * 1024
+"""Bytes that may wait in a connection's outgoing queue: 8 MiB."""
 DEFAULT_SLOW_CONSUMER_TIMEOUT = 5.0
+"""Seconds a client's outgoing queue may stay full before it is disconnected."""
 DEFAULT_MAX_CONNECTIONS = 10_000
+"""Clients a server accepts at once."""
 DEFAULT_MAX_PENDING_SYNC = 1_000
+"""Sync requests of one client a server handles at once."""
 DEFAULT_MAX_SUBSCRIPTIONS = 1_000
+"""Topics one client may subscribe to."""
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]

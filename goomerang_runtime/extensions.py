@@ -8,20 +8,22 @@ A Go server ignores the header and answers none, and a Go client sends
 none: each such connection gets exactly Go's wire, so one Python server
 serves Go and Python clients at once, each with its own rules.
 
-========================  ==================================================
-token                     what it changes, when both ends agree
-========================  ==================================================
-``topic-header``          publication deliveries carry the topic in the
-                          ``goomerang-topic`` header (``Metadata.topic``)
-``wildcards``             ``*`` and ``>`` in subscriptions are wildcards;
-                          without it every topic is a plain string
-``error-reply``           a failed sync handler answers with an
-                          ``ErrorReply`` (``RemoteHandlerError`` at once);
-                          without it nothing is sent, as in Go
-``close-codes``           precise close codes (1009 message too big, 1013
-                          slow consumer, 1011 ...); without it every close
-                          frame carries 1000 and an empty reason
-========================  ==================================================
+The tokens, and what each changes when both ends agree::
+
+    ========================  ==================================================
+    token                     what it changes, when both ends agree
+    ========================  ==================================================
+    ``topic-header``          publication deliveries carry the topic in the
+                              ``goomerang-topic`` header (``Metadata.topic``)
+    ``wildcards``             ``*`` and ``>`` in subscriptions are wildcards;
+                              without it every topic is a plain string
+    ``error-reply``           a failed sync handler answers with an
+                              ``ErrorReply`` (``RemoteHandlerError`` at once);
+                              without it nothing is sent, as in Go
+    ``close-codes``           precise close codes (1009 message too big, 1013
+                              slow consumer, 1011 ...); without it every close
+                              frame carries 1000 and an empty reason
+    ========================  ==================================================
 """
 
 from __future__ import annotations
@@ -45,9 +47,13 @@ EXTENSIONS_HEADER: Final = "Goomerang-Extensions"
 """The handshake header (request and response) that lists extensions."""
 
 TOPIC_HEADER: Final = "topic-header"
+"""Publication deliveries carry their topic in the ``goomerang-topic`` header (``Metadata.topic``)."""
 WILDCARDS: Final = "wildcards"
+"""``*`` and ``>`` in subscriptions are wildcards; without it every topic is a plain string."""
 ERROR_REPLY: Final = "error-reply"
+"""A failed sync handler answers with an ``ErrorReply`` (the caller's ``RemoteHandlerError`` at once)."""
 CLOSE_CODES: Final = "close-codes"
+"""Close frames carry precise codes (1009, 1013, 1011...); without it always 1000 and no reason."""
 
 SUPPORTED: Final = frozenset({TOPIC_HEADER, WILDCARDS, ERROR_REPLY, CLOSE_CODES})
 """Every extension this library speaks."""

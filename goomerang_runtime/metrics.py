@@ -62,8 +62,11 @@ __all__ = [
 ]
 
 NAMESPACE = "goomerang"
+"""The Prometheus namespace of every metric (as in the Go library)."""
 METRICS_PATH = "/metrics"
+"""Where an exposing server answers the Prometheus scrape."""
 HEALTH_PATH = "/healthz"
+"""Where an exposing server answers its status (200 when RUNNING, else 503)."""
 DEFAULT_DURATION_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Prometheus' default buckets, in seconds (the Go library's default too)."""
 DEFAULT_SIZE_BUCKETS: tuple[float, ...] = (10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240, 50000)

@@ -46,7 +46,7 @@ class _Closed:
 
 
 class MemoryLink:
-    """One end of an in-memory message pipe; a :class:`~goomerang_runtime._link.Link`."""
+    """One end of an in-memory message pipe: the link (the transport seam) a peer runs over, without a socket."""
 
     __slots__ = ("_closed", "_inbox", "_peer", "remote_address")
 
@@ -57,6 +57,7 @@ class MemoryLink:
         self._closed: _Closed | None = None
 
     async def recv(self) -> bytes | str:
+        """The next message from the other end; raises the runtime's link-closed error once closed."""
         if self._closed is not None and self._inbox.empty():
             raise LinkClosed(self._closed.code, self._closed.clean, "in-memory link closed")
         item = await self._inbox.get()
@@ -66,25 +67,30 @@ class MemoryLink:
         return item
 
     async def send(self, data: bytes | str) -> None:
+        """Hand `data` to the other end."""
         if self._closed is not None or self._peer is None or self._peer._closed is not None:
             raise LinkClosed(self._closed.code if self._closed else None, False, "in-memory link closed")
         self._peer._inbox.put_nowait(data)
 
     def recv_nowait(self) -> bytes | None:
+        """None: in memory, every message is taken by :meth:`recv`."""
         return None  # recv() takes from the queue
 
     @property
     def unread(self) -> int:
+        """Messages received and not read yet."""
         items: list[bytes | str | _Closed] = list(self._inbox._queue)  # type: ignore[attr-defined]
         return sum(1 for item in items if not isinstance(item, _Closed))
 
     def send_now(self, data: bytes) -> bool:
+        """Hand `data` to the other end at once; False once the link is closed."""
         if self._closed is not None or self._peer is None or self._peer._closed is not None:
             return False
         self._peer._inbox.put_nowait(data)
         return True
 
     async def ping(self) -> Awaitable[float]:
+        """A ping answered at once (there is no network to measure)."""
         if self._closed is not None:
             raise LinkClosed(self._closed.code, self._closed.clean, "in-memory link closed")
         pong: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -92,9 +98,11 @@ class MemoryLink:
         return pong
 
     async def close(self, code: int = CLOSE_NORMAL) -> None:
+        """Close both ends with `code` (1000: a clean close)."""
         self._end(_Closed(code, clean=code == CLOSE_NORMAL))
 
     def abort(self) -> None:
+        """Drop both ends at once, as a lost connection."""
         self._end(_Closed(None, clean=False))
 
     def _end(self, marker: _Closed) -> None:
