@@ -1,1 +1,3 @@
-"""protoc-gen-goomerang: typed stubs and handler bases from annotated protos."""
+"""protoc-gen-goomerang: typed stubs and handler bases from annotated protos; the ``goomerang`` command."""
+
+from goomerang_runtime._version import __version__ as __version__

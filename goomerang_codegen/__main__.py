@@ -1,5 +1,7 @@
-"""``python -m goomerang_codegen``: the protoc plugin."""
+"""``python -m goomerang_codegen``: the protoc plugin (``protoc-gen-goomerang``); ``--help`` says how protoc runs it."""
+
+import sys
 
 from .plugin import main
 
-main()
+sys.exit(main())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from ._version import __version__ as __version__
 from .auth import Action, Authenticator, Authorizer, HandshakeRequest
 from .brokers import Broker, BrokerState, MemoryBroker, MemoryBus, NatsBroker, RedisBroker
 from .client import Client
