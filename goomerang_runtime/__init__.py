@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from ._signals import GracefulExit, graceful_exit
 from ._version import __version__ as __version__
 from .auth import Action, Authenticator, Authorizer, HandshakeRequest
 from .brokers import Broker, BrokerState, MemoryBroker, MemoryBus, NatsBroker, RedisBroker
@@ -93,6 +94,7 @@ __all__ = [
     "EnvelopeDecodeError",
     "FrameDecodeError",
     "GoomerangError",
+    "GracefulExit",
     "Handler",
     "HandlerError",
     "HandlerObject",
@@ -148,6 +150,7 @@ __all__ = [
     "UnknownReplyError",
     "UsageError",
     "exception_guard",
+    "graceful_exit",
     "health_route",
     "kind_of",
     "logging_middleware",

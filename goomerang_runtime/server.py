@@ -294,11 +294,26 @@ class Server(PeerBase[ServerConfig]):
         self._configuration_hook(config)
         self._set_status(Status.RUNNING)
 
-    async def run(self) -> None:
-        """Start and serve until :meth:`shutdown` completes."""
+    async def run(self, *, shutdown_timeout: float | None = None) -> None:
+        """Start and serve until :meth:`shutdown` completes.
+
+        Cancelled (Ctrl-C under ``asyncio.run``, an enclosing task group or
+        timeout ending), it shuts down gracefully first: every client gets a
+        close frame (1000) and running handlers finish within
+        `shutdown_timeout`, then the cancellation goes on. To stop on SIGTERM
+        as well, run it inside :func:`goomerang_runtime.graceful_exit`.
+        """
         await self.start()
-        assert self._closed is not None
-        await self._closed.wait()
+        closed = self._closed
+        assert closed is not None
+        try:
+            await closed.wait()
+        except asyncio.CancelledError:
+            if self._status is Status.RUNNING:
+                await self.shutdown(shutdown_timeout)
+            else:  # a shutdown under way: let it finish
+                await closed.wait()
+            raise
 
     async def wait_closed(self) -> None:
         """Wait until the server reached CLOSED."""
