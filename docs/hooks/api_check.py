@@ -115,9 +115,18 @@ def on_pre_build(config: Any, **kwargs: Any) -> None:
 EXPORTS = "<!-- exports -->"
 
 
+def _private(path: str) -> bool:
+    return any(part.startswith("_") for part in path.split("."))
+
+
 def exports_table(pkg: griffe.Module) -> str:
-    """A Markdown table of the package's exported names, each linked to where it is documented."""
+    """A Markdown table of the package's exported names, each linked to where it is documented.
+
+    Names defined in a private module have no page of their own: they are
+    rendered below the table, under the package's name.
+    """
     rows = ["| name | what it is |", "|---|---|"]
+    here: list[str] = []
     for name in public_names(pkg):
         member: Any = pkg.members[name]
         try:
@@ -127,8 +136,13 @@ def exports_table(pkg: griffe.Module) -> str:
             continue
         doc = target.docstring.value.strip().split("\n\n")[0].replace("\n", " ") if target.docstring else ""
         cell = doc.replace("|", "\\|")
-        rows.append(f"| [`{name}`][{target.path}] | {cell} |")
-    return "\n".join(rows)
+        anchor = target.path
+        if _private(target.module.path):
+            anchor = f"{pkg.path}.{name}"
+            here.append(f"::: {anchor}")
+        rows.append(f"| [`{name}`][{anchor}] | {cell} |")
+    extra = "\n\n## Defined in the package itself\n\n" + "\n\n".join(here) if here else ""
+    return "\n".join(rows) + extra
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
