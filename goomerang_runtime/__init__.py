@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 
-from ._signals import GracefulExit, graceful_exit
 from ._version import __version__ as __version__
 from .auth import Action, Authenticator, Authorizer, HandshakeRequest
 from .brokers import Broker, BrokerState, MemoryBroker, MemoryBus, NatsBroker, RedisBroker
@@ -65,6 +64,7 @@ from .registry import MessageRegistry
 from .routes import HttpRequest, HttpResponse, Route, health_route, text_response
 from .server import BroadcastResult, Server
 from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncContext, SyncRpc, Topic, TopicPeer
+from .signals import GracefulExit, graceful_exit
 from .status import Status
 from .subscription import Subscription
 
