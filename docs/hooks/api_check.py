@@ -119,6 +119,20 @@ def _private(path: str) -> bool:
     return any(part.startswith("_") for part in path.split("."))
 
 
+def public_exports(pkg: griffe.Module) -> dict[str, str]:
+    """Canonical path -> where a public module below the package re-exports it (rendered with that module)."""
+    found: dict[str, str] = {}
+    for module in public_modules(pkg)[1:]:
+        for name in public_names(module):
+            member: Any = module.members.get(name)
+            if member is not None and member.is_alias:
+                try:
+                    found.setdefault(member.final_target.path, f"{module.path}.{name}")
+                except (griffe.AliasResolutionError, griffe.CyclicAliasError):
+                    continue
+    return found
+
+
 def exports_table(pkg: griffe.Module) -> str:
     """A Markdown table of the package's exported names, each linked to where it is documented.
 
@@ -138,8 +152,10 @@ def exports_table(pkg: griffe.Module) -> str:
         cell = doc.replace("|", "\\|")
         anchor = target.path
         if _private(target.module.path):
-            anchor = f"{pkg.path}.{name}"
-            here.append(f"::: {anchor}")
+            shown = public_exports(pkg).get(target.path)
+            anchor = shown or f"{pkg.path}.{name}"
+            if shown is None:
+                here.append(f"::: {anchor}")
         rows.append(f"| [`{name}`][{anchor}] | {cell} |")
     extra = "\n\n## Defined in the package itself\n\n" + "\n\n".join(here) if here else ""
     return "\n".join(rows) + extra
