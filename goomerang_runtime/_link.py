@@ -24,6 +24,7 @@ __all__ = [
     "Link",
     "LinkClosed",
     "WebSocketLink",
+    "format_address",
 ]
 
 CLOSE_NORMAL = 1000
@@ -96,6 +97,11 @@ class Link(Protocol):
         ...
 
 
+def format_address(address: object) -> str:
+    """``host:port`` of a socket address (a ``(host, port, ...)`` tuple); anything else as text."""
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+
+
 def _closed(exc: ConnectionClosed, failed: int | None = None) -> LinkClosed:
     rcvd, sent = exc.rcvd, exc.sent
     if failed == CLOSE_MESSAGE_TOO_BIG:  # sent as 1000 to a Go peer; still a message too big here
@@ -119,8 +125,7 @@ class WebSocketLink:
         """Whether close frames may carry codes other than 1000 (a Go peer: never)."""
         self._loop = ws.loop  # asyncio.get_running_loop() is a getpid() system call on Python 3.11
         self._inbox: Inbox | None = getattr(ws, "inbox", None)
-        address = ws.remote_address
-        self.remote_address = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+        self.remote_address = format_address(ws.remote_address)
 
     def recv_nowait(self) -> bytes | None:
         inbox = self._inbox

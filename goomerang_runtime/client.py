@@ -237,21 +237,38 @@ class Client(PeerBase[ClientConfig]):
         headers = dict(config.headers or {})
         if config.extensions:
             headers[EXTENSIONS_HEADER] = format_extensions(SUPPORTED)
+        link: Link
         try:
             async with asyncio.timeout(timeout):
-                ws = await ws_connect(
-                    self.url,
-                    ssl=config.tls,
-                    open_timeout=config.handshake_timeout,
-                    ping_interval=None,  # our heartbeat pings with the Go payload
-                    ping_timeout=None,
-                    close_timeout=config.close_wait,
-                    max_size=config.max_message_size,
-                    compression="deflate" if config.compression else None,
-                    additional_headers=headers or None,
-                    user_agent_header=None,
-                    create_connection=InboxClientConnection,
-                )
+                if config.transport == "picows":
+                    from ._picows import connect as picows_connect  # the optional extra: imported only when used
+
+                    # It fails as websockets does: the same errors below for both transports.
+                    link = picows_link = await picows_connect(
+                        self.url,
+                        ssl=config.tls,
+                        handshake_timeout=config.handshake_timeout,
+                        close_wait=config.close_wait,
+                        max_size=config.max_message_size,
+                        headers=headers,
+                    )
+                    answered = picows_link.extensions_header
+                else:
+                    ws = await ws_connect(
+                        self.url,
+                        ssl=config.tls,
+                        open_timeout=config.handshake_timeout,
+                        ping_interval=None,  # our heartbeat pings with the Go payload
+                        ping_timeout=None,
+                        close_timeout=config.close_wait,
+                        max_size=config.max_message_size,
+                        compression="deflate" if config.compression else None,
+                        additional_headers=headers or None,
+                        user_agent_header=None,
+                        create_connection=InboxClientConnection,
+                    )
+                    link = WebSocketLink(ws)
+                    answered = ws.response.headers.get(EXTENSIONS_HEADER) if ws.response is not None else None
         except TimeoutError:
             raise self._cannot(ConnectError(self.url, f"timed out after {timeout}s")) from None
         except InvalidStatus as exc:
@@ -262,10 +279,10 @@ class Client(PeerBase[ClientConfig]):
         except (InvalidHandshake, InvalidURI) as exc:
             raise self._cannot(ConnectError(self.url, str(exc) or type(exc).__name__)) from exc
         extensions = GO_WIRE
-        if config.extensions and ws.response is not None:
+        if config.extensions:
             # A Go server answers no header: its wire, exactly.
-            extensions = parse_extensions(ws.response.headers.get(EXTENSIONS_HEADER)) & SUPPORTED
-        await self.attach(WebSocketLink(ws), extensions)
+            extensions = parse_extensions(answered) & SUPPORTED
+        await self.attach(link, extensions)
 
     def _log_extra(self, **fields: object) -> dict[str, object]:
         return {"peer": "server", "address": self._config.server, "url": self.url, **fields}

@@ -8,10 +8,12 @@ and types at the call site.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import ssl
-from typing import TYPE_CHECKING, Annotated, Any, Self, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .auth import Authenticator, Authorizer
 from .brokers.base import Broker
@@ -36,6 +38,9 @@ __all__ = [
     "ReconnectPolicy",
     "ServerConfig",
     "ServerOptions",
+    "TRANSPORT_ENV",
+    "Transport",
+    "default_transport",
     "parse_address",
 ]
 
@@ -65,6 +70,17 @@ DEFAULT_MAX_PENDING_SYNC = 1_000
 """Sync requests of one client a server handles at once."""
 DEFAULT_MAX_SUBSCRIPTIONS = 1_000
 """Topics one client may subscribe to."""
+
+Transport: TypeAlias = Literal["websockets", "picows"]
+"""The WebSocket library under a peer's connections."""
+TRANSPORT_ENV = "GOOMERANG_TRANSPORT"
+"""The environment variable naming the transport of peers that pass no ``transport=``."""
+
+
+def default_transport() -> str:
+    """The transport of a peer that passes no ``transport=``: ``$GOOMERANG_TRANSPORT``, else ``websockets``."""
+    return os.environ.get(TRANSPORT_ENV) or "websockets"
+
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -150,6 +166,9 @@ class _Config(_Validated):
 
 
 class _Common(_Config):
+    transport: Transport = Field(default_factory=default_transport, validate_default=True)
+    """``websockets`` (the default; ``$GOOMERANG_TRANSPORT`` changes it) or ``picows`` (``goomerang[fast]``):
+    the same wire, semantics and options, but compression, which picows does not have."""
     tls: ssl.SSLContext | None = None
     """TLS context; with it the endpoint is ``wss://host:port/wss``."""
     max_concurrency: Annotated[int, Field(ge=0)] = DEFAULT_MAX_CONCURRENCY
@@ -168,6 +187,20 @@ class _Common(_Config):
     """Bytes that may wait in a connection's outgoing queue (a larger frame still goes alone)."""
     extensions: bool = True
     """Agree on this library's extensions with peers that have them; False: the Go wire only, with everyone."""
+
+    @field_validator("transport")
+    @classmethod
+    def _check_transport(cls, value: str) -> str:
+        if value == "picows" and importlib.util.find_spec("picows") is None:
+            raise ValueError("picows is not installed: pip install 'goomerang[fast]'")
+        return value
+
+    @field_validator("compression")
+    @classmethod
+    def _check_compression(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("transport") == "picows":
+            raise ValueError("permessage-deflate is not available with transport='picows'; use 'websockets'")
+        return value
 
 
 class ServerConfig(_Common):
@@ -248,6 +281,7 @@ class ClientConfig(_Common):
 
 
 class _CommonOptions(TypedDict, total=False):
+    transport: Transport
     tls: ssl.SSLContext | None
     max_concurrency: int
     max_message_size: int

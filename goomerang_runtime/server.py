@@ -12,7 +12,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import NamedTuple, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, NamedTuple, Self, TypeVar, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
@@ -39,7 +39,7 @@ from ._fastrecv import GoCloseCodes, InboxServerConnection, InflateBudget
 from ._gate import ReceiveGate
 from ._heartbeat import keep_alive
 from ._limits import TokenBucket
-from ._link import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink
+from ._link import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink, format_address
 from ._outbox import frames_text
 from ._peer import PeerBase
 from ._pubsub import PubSub
@@ -70,6 +70,9 @@ from .message import Message, ProtoMessage
 from .routes import Route, answer_route
 from .status import Status
 from .topics import validate_pattern, validate_topic
+
+if TYPE_CHECKING:
+    from ._picows import PicowsServer
 
 __all__ = ["BroadcastResult", "Server"]
 
@@ -138,13 +141,14 @@ class Server(PeerBase[ServerConfig]):
 
     def __init__(self, **options: Unpack[ServerOptions]) -> None:
         super().__init__(ServerConfig.from_options("server", dict(options)))
-        self._ws_server: WsServer | None = None
+        self._ws_server: WsServer | PicowsServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._connections: dict[str, ServerConnection] = {}
         self._ids = itertools.count(1)
         self._addr: str | None = None
         self._closed: asyncio.Event | None = None
-        self._principals: weakref.WeakKeyDictionary[WsConnection, object] = weakref.WeakKeyDictionary()
+        self._principals: weakref.WeakKeyDictionary[object, object] = weakref.WeakKeyDictionary()
+        """Each handshake connection's principal, from authentication until it is served."""
         self._pubsub = PubSub(self._config.broker, self._connections.values, self._report)
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
@@ -268,22 +272,37 @@ class Server(PeerBase[ServerConfig]):
             self._set_status(Status.RUNNING)
             return
         host, port = parse_address(config.listen)
-        self._ws_server = await serve(
-            self._serve_websocket,
-            host,
-            port,
-            ssl=config.tls,
-            process_request=self._process_request,
-            process_response=self._process_response,
-            compression="deflate" if config.compression else None,
-            open_timeout=config.handshake_timeout,
-            ping_interval=None,  # only clients ping (PROTOCOL.md)
-            ping_timeout=None,
-            close_timeout=config.close_wait,
-            max_size=config.max_message_size,
-            server_header=None,
-            create_connection=InboxServerConnection,
-        )
+        if config.transport == "picows":
+            from ._picows import serve as picows_serve  # the optional extra: imported only when used
+
+            self._ws_server = await picows_serve(
+                self._serve_handshake,
+                host,
+                port,
+                ssl=config.tls,
+                process_request=self._process_request,
+                process_response=self._process_response,
+                open_timeout=config.handshake_timeout,
+                close_timeout=config.close_wait,
+                max_size=config.max_message_size,
+            )
+        else:
+            self._ws_server = await serve(
+                self._serve_websocket,
+                host,
+                port,
+                ssl=config.tls,
+                process_request=self._process_request,
+                process_response=self._process_response,
+                compression="deflate" if config.compression else None,
+                open_timeout=config.handshake_timeout,
+                ping_interval=None,  # only clients ping (PROTOCOL.md)
+                ping_timeout=None,
+                close_timeout=config.close_wait,
+                max_size=config.max_message_size,
+                server_header=None,
+                create_connection=InboxServerConnection,
+            )
         try:
             await self._pubsub.start()
         except BaseException:
@@ -431,7 +450,7 @@ class Server(PeerBase[ServerConfig]):
             path=path,
             query=parse_qs(query),
             headers=headers,
-            remote_address=WebSocketLink(ws).remote_address,
+            remote_address=format_address(ws.remote_address),
             peer_certificate=ws.transport.get_extra_info("peercert"),
         )
         try:
@@ -452,10 +471,13 @@ class Server(PeerBase[ServerConfig]):
 
     async def _serve_websocket(self, ws: WsConnection) -> None:
         assert ws.request is not None
-        principal = self._principals.pop(ws, None)
-        extensions = self._extensions(ws.request) or GO_WIRE
-        link = WebSocketLink(ws)
-        await self.serve_link(link, dict(ws.request.headers.raw_items()), principal, extensions)
+        await self._serve_handshake(ws, ws.request, WebSocketLink(ws))
+
+    async def _serve_handshake(self, handshake: object, request: Request, link: Link) -> None:
+        """Serve a connection whose upgrade `request` was accepted (either transport's listener calls it)."""
+        principal = self._principals.pop(handshake, None)
+        extensions = self._extensions(request) or GO_WIRE
+        await self.serve_link(link, dict(request.headers.raw_items()), principal, extensions)
 
     async def serve_link(
         self,

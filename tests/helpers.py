@@ -12,14 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from goomerang_runtime.config import default_transport
+
 E = TypeVar("E", bound=BaseException)
 
 WAIT = 10.0
+
+TRANSPORT = default_transport()
+"""The transport of every Server and Client of this run that names none (``$GOOMERANG_TRANSPORT``)."""
+
+
+def only_on(transport: str, reason: str) -> pytest.MarkDecorator:
+    """Skip a test that is about one transport when the run is on the other one."""
+    return pytest.mark.skipif(transport != TRANSPORT, reason=f"{transport} transport only: {reason}")
+
 
 OUR_PEER = {"Goomerang-Extensions": "close-codes, error-reply, topic-header, wildcards"}
 """Handshake headers of a raw client that speaks as this library does (without them: a Go client)."""

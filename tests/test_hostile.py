@@ -21,7 +21,7 @@ from goomerang_runtime import (
 from goomerang_runtime._codec import encode_message
 from goomerang_runtime.config import ServerConfig
 
-from .helpers import OUR_PEER, WAIT, Collector, Counter
+from .helpers import OUR_PEER, WAIT, Collector, Counter, only_on
 from .rawws import OP_BINARY, RawClient
 
 REPLY_BODY = "r" * 4096
@@ -199,6 +199,7 @@ def reset_peak_rss() -> None:
         refs.write("5")
 
 
+@only_on("websockets", "permessage-deflate (picows has none: compression=True is refused there, test_transports.py)")
 async def test_a_compression_bomb_is_bounded_per_connection() -> None:
     """Messages of 4 MiB of zeros, a few KiB each on the wire: inflated bytes are bounded per connection."""
     server = Server(compression=True)
