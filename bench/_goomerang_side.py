@@ -5,7 +5,7 @@ port; ``python bench/_goomerang_side.py client WORKLOAD --port P`` connects
 and runs the workload until ``stop``. ``bench/_side.py`` describes the
 protocol with the driver. Benchmark clients run with heartbeat off (like
 the raw side, which has pings off); everything else is the default
-configuration.
+configuration, on the transport given (``--transport``).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._side import Control, Meter, Pacer, SideArgs, obey, parse_args, raise_fd_limit
+from bench._side import Control, Meter, Pacer, SideArgs, obey, parse_args, raise_fd_limit, run
 from bench._workload import CONNECT_CHUNK, HELLO, HOST, SEND_YIELD, SYNC_TIMEOUT, TEXT, TOPIC, is_batch_end, ping
 from generated.goomerang.example.messages_goomerang import Context, ExampleBase, ExampleStub, add_example
 from generated.goomerang.example.messages_pb2 import MessageV1, PingPong, ReplyV1, SuccessReplyV1
 from goomerang_runtime import Client, Handler, Message, Sender, Server
+from goomerang_runtime.config import Transport
 
 __all__ = ["main"]
 
@@ -83,7 +84,7 @@ async def serve(args: SideArgs) -> None:
     control = await Control.open()
     meter = Meter()
     pacer = Pacer(args.clients)
-    server = Server(listen=f"{HOST}:0")
+    server = Server(listen=f"{HOST}:0", transport=_transport(args))
     _register(server, args, meter, pacer)
     async with server:
         producer = None
@@ -98,8 +99,12 @@ async def serve(args: SideArgs) -> None:
 # Clients.
 
 
-def _client(port: int) -> Client:
-    return Client(server=f"{HOST}:{port}", heartbeat_interval=None)
+def _transport(args: SideArgs) -> Transport:
+    return "picows" if args.transport == "picows" else "websockets"
+
+
+def _client(args: SideArgs) -> Client:
+    return Client(server=f"{HOST}:{args.port}", heartbeat_interval=None, transport=_transport(args))
 
 
 async def _send_forever(client: Client) -> None:
@@ -130,7 +135,7 @@ async def _request_forever(client: Client, api: str, meter: Meter) -> None:
 
 async def _subscribers(args: SideArgs, meter: Meter) -> list[Client]:
     """Connect the fan-out subscribers; returns once each got a delivery."""
-    clients = [_client(args.port) for _ in range(args.clients)]
+    clients = [_client(args) for _ in range(args.clients)]
     waiting: set[int] = set(range(len(clients)))
     all_fed = asyncio.Event()
 
@@ -166,7 +171,7 @@ async def run_clients(args: SideArgs) -> None:
 
     async def connect(count: int) -> None:
         for start in range(0, count, CONNECT_CHUNK):
-            batch = [_client(args.port) for _ in range(min(CONNECT_CHUNK, count - start))]
+            batch = [_client(args) for _ in range(min(CONNECT_CHUNK, count - start))]
             await asyncio.gather(*(client.connect() for client in batch))
             clients.extend(batch)
 
@@ -189,7 +194,7 @@ async def run_clients(args: SideArgs) -> None:
 def main() -> None:
     args = parse_args()
     raise_fd_limit()
-    asyncio.run(serve(args) if args.role == "server" else run_clients(args))
+    run(serve(args) if args.role == "server" else run_clients(args), args.loop)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 __all__ = ["machine_info"]
@@ -21,8 +21,15 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
 def machine_info() -> dict[str, object]:
-    """CPU, cores, OS, Python and library versions, and the date."""
+    """CPU, cores, OS, Python and library versions (None: not installed), and the date."""
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
@@ -30,6 +37,9 @@ def machine_info() -> dict[str, object]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "websockets": version("websockets"),
+        "picows": _version("picows"),
+        "aiofastnet": _version("aiofastnet"),
+        "uvloop": _version("uvloop"),
         "protobuf": version("protobuf"),
         "goomerang": version("goomerang"),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

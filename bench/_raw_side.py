@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._side import Control, Meter, Pacer, SideArgs, obey, parse_args, raise_fd_limit
+from bench._side import Control, Meter, Pacer, SideArgs, obey, parse_args, raise_fd_limit, run
 from bench._workload import BODY, CONNECT_CHUNK, HELLO, HOST, SEND_YIELD, SYNC_TIMEOUT, TOPIC, is_batch_end, ping
 from generated.goomerang.example.messages_pb2 import PingPong
 
@@ -224,7 +224,7 @@ async def run_clients(args: SideArgs) -> None:
 def main() -> None:
     args = parse_args()
     raise_fd_limit()
-    asyncio.run(run_server(args) if args.role == "server" else run_clients(args))
+    run(run_server(args) if args.role == "server" else run_clients(args), args.loop)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""The results: a table beside the raw figures with ratios and verdicts, and JSON."""
+"""The results: a table beside the raw figures with paired ratios and verdicts, and JSON.
+
+The machine's speed drifts (up to 2x within one run), so a ratio of medians
+moves with it. Each repetition's figure is divided by the raw figure of the
+same repetition, measured just before it, and the verdict is on the median
+of those paired ratios; the ratio of medians is printed beside it.
+"""
 
 from __future__ import annotations
 
@@ -24,24 +30,34 @@ class Row:
 
     @property
     def ratio(self) -> float:
+        """The ratio of the medians."""
         return self.ours.median / self.raw.median if self.raw.median else float("nan")
+
+    @property
+    def paired(self) -> Summary:
+        """Each repetition's figure over the raw figure of the same repetition: median and range."""
+        pairs = [ours / raw for ours, raw in zip(self.ours.runs, self.raw.runs, strict=False) if raw]
+        return summarize(pairs) if pairs else Summary(float("nan"), float("nan"), float("nan"), ())
 
     @property
     def verdict(self) -> str:
         target = self.metric.target
         if target is None:
             return "(info)"
-        return "meets" if target.met(self.ratio) else "MISSES"
+        return "meets" if target.met(self.paired.median) else "MISSES"
 
     def as_dict(self) -> dict[str, object]:
         target = self.metric.target
         return {
+            "comparison": self.metric.comparison,
+            "loop": self.metric.loop,
             "scenario": self.metric.scenario,
             "title": self.metric.title,
             "unit": self.metric.unit,
             "ours": self.ours.as_dict(),
             "raw": self.raw.as_dict(),
             "ratio": self.ratio,
+            "paired_ratio": self.paired.as_dict(),
             "target": None if target is None else {"op": target.op, "value": target.value},
             "verdict": self.verdict,
             "noise_cores": self.noise,
@@ -77,13 +93,14 @@ def build_rows(metrics: Sequence[Metric], results: Results) -> list[Row]:
 
 
 def codegen_ratios(rows: Sequence[Row]) -> dict[str, float]:
-    """Typed stub / plain runtime API, for each B and C figure measured both ways."""
-    plain = {(r.metric.scenario, r.metric.unit): r for r in rows if "stub" not in r.metric.title}
+    """Typed stub / plain runtime API, for each B and C figure measured both ways (per transport and loop)."""
+    plain = {(r.metric.ours.replace("/plain/", "/stub/"), r.metric.unit): r for r in rows if "/plain/" in r.metric.ours}
     out = {}
     for row in rows:
-        base = plain.get((row.metric.scenario, row.metric.unit))
-        if "stub" in row.metric.title and base is not None:
-            out[f"{row.metric.scenario} {row.metric.unit}"] = row.ours.median / base.ours.median
+        base = plain.get((row.metric.ours, row.metric.unit))
+        if "/stub/" in row.metric.ours and base is not None:
+            _, _, _, transport, loop = row.metric.ours.split("/")
+            out[f"{row.metric.scenario} {row.metric.unit} ({transport}, {loop})"] = row.ours.median / base.ours.median
     return out
 
 
@@ -101,24 +118,40 @@ def _cell(summary: Summary) -> str:
     return f"{_figure(summary.median)} ({_figure(summary.low)}{DASH}{_figure(summary.high)})"
 
 
+def _ratio_cell(summary: Summary) -> str:
+    if len(summary.runs) <= 1:
+        return f"{summary.median:.2f}"
+    return f"{summary.median:.2f} ({summary.low:.2f}{DASH}{summary.high:.2f})"
+
+
 def render_table(rows: Sequence[Row]) -> str:
-    """A Markdown table: scenario, metric, ours, raw, ratio, target, verdict, noise.
+    """Markdown tables, one per comparison and loop: ours, baseline, paired ratio, ratio of medians, verdict.
 
     Noise is the most CPU (in cores) other processes took during one of the
     row's windows: on a 2-core machine, anything near 1 makes the row doubtful.
     """
-    lines = [
-        f"| | scenario | metric | goomerang, median (min{DASH}max) | raw | ratio | target | verdict | noise |",
-        "|---|---|---|---:|---:|---:|---|---|---:|",
-    ]
+    out: list[str] = []
+    group: tuple[str, str] | None = None
     for row in rows:
+        if (row.metric.comparison, row.metric.loop) != group:
+            group = (row.metric.comparison, row.metric.loop)
+            if out:
+                out.append("")
+            out += [
+                f"{row.metric.comparison} ({row.metric.loop})" if row.metric.comparison else row.metric.loop,
+                "",
+                f"| | scenario | metric | ours, median (min{DASH}max) | baseline | paired ratio, median (min{DASH}max)"
+                " | ratio of medians | target | verdict | noise |",
+                "|---|---|---|---:|---:|---:|---:|---|---|---:|",
+            ]
         target = row.metric.target
         noise = "—" if row.noise is None else f"{row.noise:.1f}"
-        lines.append(
+        out.append(
             f"| {row.metric.scenario} | {row.metric.title} | {row.metric.unit} | {_cell(row.ours)} | {_cell(row.raw)}"
-            f" | {row.ratio:.2f} | {'—' if target is None else target} | {row.verdict} | {noise} |"
+            f" | {_ratio_cell(row.paired)} | {row.ratio:.2f} | {'—' if target is None else target} | {row.verdict}"
+            f" | {noise} |"
         )
-    return "\n".join(lines)
+    return "\n".join(out)
 
 
 def render_cpu(results: Results) -> str:

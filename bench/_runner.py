@@ -19,7 +19,11 @@ from bench._scenarios import Case
 __all__ = ["BenchError", "Settings", "SideProcess", "run_case", "vm_rss_kib"]
 
 HERE = Path(__file__).resolve().parent
-SIDES = {"goomerang": HERE / "_goomerang_side.py", "raw": HERE / "_raw_side.py"}
+SIDES = {
+    "goomerang": HERE / "_goomerang_side.py",
+    "raw": HERE / "_raw_side.py",
+    "rawpicows": HERE / "_rawpicows_side.py",
+}
 START_TIMEOUT = 60.0
 """Seconds for a side process to report ready (imports, 2,000 connections...)."""
 
@@ -62,7 +66,7 @@ class SideProcess:
     @classmethod
     async def start(cls, case: Case, role: str, args: list[str], settings: Settings) -> SideProcess:
         name = f"{case.key} {role}"
-        command = [sys.executable, str(SIDES[case.impl]), role, case.workload, *args]
+        command = [sys.executable, str(SIDES[case.side]), role, case.workload, *args]
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish())
         proc = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr
@@ -185,7 +189,8 @@ async def run_case(case: Case, settings: Settings) -> dict[str, float]:
             profilers = []
             if settings.profile_dir is not None:
                 for role, role_pid in (("server", pid), ("client", client_pid)):
-                    out = settings.profile_dir / f"{case.scenario}-{case.variant}-{case.impl}-{role}.txt"
+                    name = f"{case.scenario}-{case.variant}-{case.impl}-{case.transport}-{case.loop}-{role}.txt"
+                    out = settings.profile_dir / name
                     profilers.append(await _profile(role_pid, settings.duration, out))
             meter = server if case.meter == "server" else client
             cpu = sample((pid, client_pid))

@@ -1,4 +1,11 @@
-"""The scenarios of issue 7: which processes each runs, what is reported, the targets."""
+"""The scenarios (issues 7 and 17): which processes each runs, what is compared, the targets.
+
+Every scenario runs on each transport (websockets, picows) and event loop
+(asyncio, uvloop) asked for, four programs each: raw websockets, goomerang on
+websockets, raw picows, goomerang on picows, in that order within a
+repetition, so that each goomerang figure is measured just after the raw one
+it is divided by (the machine drifts: see ``Row.paired``).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,12 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["IMPLS", "SCENARIOS", "Case", "Metric", "Target", "cases", "metrics"]
+from bench._side import LOOPS, TRANSPORTS
 
-IMPLS = ("goomerang", "raw")
+__all__ = ["COMPARISONS", "IMPLS", "LOOPS", "SCENARIOS", "TRANSPORTS", "Case", "Comparison", "Metric", "Target"]
+__all__ += ["cases", "metrics"]
+
+IMPLS = ("raw", "goomerang")
 SCENARIOS = ("A", "B", "C", "D", "E")
 FANOUT_CLIENTS = 50
 INFLIGHT = 64
@@ -16,12 +26,14 @@ INFLIGHT = 64
 
 @dataclass(frozen=True, slots=True)
 class Case:
-    """One measured run: a server and a client process of one implementation."""
+    """One measured run: a server and a client process of one program."""
 
     scenario: str
     variant: str
     """For goomerang: ``plain`` (runtime API) or ``stub`` (typed generated code); fan-out mode."""
     impl: str
+    transport: str
+    loop: str
     workload: str
     server_args: tuple[str, ...]
     client_args: tuple[str, ...]
@@ -30,12 +42,23 @@ class Case:
 
     @property
     def key(self) -> str:
-        return f"{self.scenario}/{self.variant}/{self.impl}"
+        return case_key(self.scenario, self.variant, self.impl, self.transport, self.loop)
+
+    @property
+    def side(self) -> str:
+        """The program: ``goomerang`` (either transport), ``raw`` (websockets) or ``rawpicows``."""
+        if self.impl == "goomerang":
+            return "goomerang"
+        return "rawpicows" if self.transport == "picows" else "raw"
+
+
+def case_key(scenario: str, variant: str, impl: str, transport: str, loop: str) -> str:
+    return f"{scenario}/{variant}/{impl}/{transport}/{loop}"
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The ratio ours/raw a metric must reach: ``>= 0.8`` or ``<= 1.25``."""
+    """The ratio ours/baseline a metric must reach: ``>= 0.8`` or ``<= 1.25``."""
 
     op: str
     value: float
@@ -48,9 +71,50 @@ class Target:
         return f"{'≥' if self.op == '>=' else '≤'} {self.value:g}"
 
 
+AT_LEAST_08, P50_125, MEMORY_15 = Target(">=", 0.8), Target("<=", 1.25), Target("<=", 1.5)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """What is divided by what: goomerang (or raw picows) on a transport, by a raw program."""
+
+    name: str
+    ours_impl: str
+    ours_transport: str
+    base_transport: str
+    targets: dict[str, Target]
+    """Scenario (``A``, ``B`` for its p50, ``C``, ``D``, ``E``) -> target; others are information."""
+
+
+COMPARISONS = (
+    Comparison(
+        "goomerang/websockets vs raw websockets",
+        "goomerang",
+        "websockets",
+        "websockets",
+        {"A": AT_LEAST_08, "B": P50_125, "C": AT_LEAST_08, "D": Target(">=", 0.95), "E": MEMORY_15},
+    ),
+    Comparison(
+        "goomerang/picows vs raw picows",
+        "goomerang",
+        "picows",
+        "picows",
+        {"A": AT_LEAST_08, "C": AT_LEAST_08, "D": AT_LEAST_08},
+    ),
+    Comparison(
+        "goomerang/picows vs raw websockets",
+        "goomerang",
+        "picows",
+        "websockets",
+        {"A": Target(">=", 1.2), "B": Target("<=", 0.75), "C": Target(">=", 1.2), "D": Target(">=", 1.2)},
+    ),
+    Comparison("raw picows vs raw websockets (the ceilings)", "raw", "picows", "websockets", {}),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Metric:
-    """One row of the report: a figure of one goomerang case beside the raw one."""
+    """One row of the report: a figure of one case beside the baseline's."""
 
     scenario: str
     title: str
@@ -59,68 +123,112 @@ class Metric:
     ours: str
     raw: str
     target: Target | None
+    comparison: str = ""
+    loop: str = "asyncio"
 
 
-def cases(scenarios: tuple[str, ...]) -> list[Case]:
-    """The runs of one repetition, goomerang and raw interleaved."""
+def _case(
+    scenario: str,
+    variant: str,
+    impl: str,
+    transport: str,
+    loop: str,
+    workload: str,
+    server: tuple[str, ...],
+    client: tuple[str, ...],
+    meter: str,
+) -> Case:
+    on = ("--loop", loop, "--transport", transport)
+    return Case(scenario, variant, impl, transport, loop, workload, (*on, *server), (*on, *client), meter)
+
+
+def cases(
+    scenarios: tuple[str, ...], transports: tuple[str, ...] = TRANSPORTS, loops: tuple[str, ...] = ("asyncio",)
+) -> list[Case]:
+    """The runs of one repetition; each goomerang run just after the raw run on its transport."""
     out: list[Case] = []
     for scenario in scenarios:
-        for impl in IMPLS:
-            if scenario == "A":
-                out.append(Case("A", "plain", impl, "oneway", (), (), "server"))
-            elif scenario in ("B", "C"):
-                inflight = ("--inflight", "1" if scenario == "B" else str(INFLIGHT))
-                apis = ("plain", "stub") if impl == "goomerang" else ("plain",)
-                for api in apis:
-                    api_args = ("--api", api)
-                    out.append(Case(scenario, api, impl, "sync", api_args, (*api_args, *inflight), "client"))
-            elif scenario == "D":
+        for loop in loops:
+            if scenario == "D":  # per mode: raw then goomerang, on each transport
                 clients = ("--clients", str(FANOUT_CLIENTS))
                 for mode in ("broadcast", "publish"):
-                    out.append(Case("D", mode, impl, mode, clients, clients, "client"))
-            elif scenario == "E":
-                out.append(Case("E", "plain", impl, "idle", (), (), "memory"))
+                    for transport in transports:
+                        for impl in IMPLS:
+                            out.append(_case("D", mode, impl, transport, loop, mode, clients, clients, "client"))
+                continue
+            for transport in transports:
+                for impl in IMPLS:
+                    if scenario == "A":
+                        out.append(_case("A", "plain", impl, transport, loop, "oneway", (), (), "server"))
+                    elif scenario in ("B", "C"):
+                        inflight = ("--inflight", "1" if scenario == "B" else str(INFLIGHT))
+                        for api in ("plain", "stub") if impl == "goomerang" else ("plain",):
+                            api_args = ("--api", api)
+                            out.append(
+                                _case(
+                                    scenario,
+                                    api,
+                                    impl,
+                                    transport,
+                                    loop,
+                                    "sync",
+                                    api_args,
+                                    (*api_args, *inflight),
+                                    "client",
+                                )
+                            )
+                    elif scenario == "E":
+                        out.append(_case("E", "plain", impl, transport, loop, "idle", (), (), "memory"))
     return out
 
 
-def metrics(scenarios: tuple[str, ...], connections: int) -> list[Metric]:
-    """The report's rows for the chosen scenarios."""
-    at_least, at_most = Target(">=", 0.8), Target("<=", 1.25)
-    rows: list[Metric] = []
-    if "A" in scenarios:
-        rows.append(Metric("A", "one-way send, ~100 B", "msg/s", "rate", "A/plain/goomerang", "A/plain/raw", at_least))
-    if "B" in scenarios:
+def _rows(scenario: str, connections: int) -> list[tuple[str, str, str, str, str | None]]:
+    """(variant, title, unit, field, target scenario) of a scenario's figures."""
+    if scenario == "A":
+        return [("plain", "one-way send, ~100 B", "msg/s", "rate", "A")]
+    if scenario == "B":
+        out: list[tuple[str, str, str, str, str | None]] = []
         for api, name in (("plain", "send_sync, 1 in flight"), ("stub", "typed stub, 1 in flight")):
-            ours = f"B/{api}/goomerang"
-            rows.append(Metric("B", name, "p50 µs", "p50_us", ours, "B/plain/raw", at_most))
-            rows.append(Metric("B", name, "p99 µs", "p99_us", ours, "B/plain/raw", None))
-            rows.append(Metric("B", name, "req/s", "rate", ours, "B/plain/raw", None))
-    if "C" in scenarios:
-        for api, name in (("plain", f"send_sync, {INFLIGHT} in flight"), ("stub", f"typed stub, {INFLIGHT} in flight")):
-            rows.append(Metric("C", name, "req/s", "rate", f"C/{api}/goomerang", "C/plain/raw", at_least))
-    if "D" in scenarios:
-        for mode in ("broadcast", "publish"):
-            rows.append(
-                Metric(
-                    "D",
-                    f"server {mode} to {FANOUT_CLIENTS} clients",
-                    "deliveries/s",
-                    "rate",
-                    f"D/{mode}/goomerang",
-                    f"D/{mode}/raw",
-                    at_least,
-                )
+            out += [(api, name, "p50 µs", "p50_us", "B"), (api, name, "p99 µs", "p99_us", None)]
+            out.append((api, name, "req/s", "rate", None))
+        return out
+    if scenario == "C":
+        return [
+            (api, name, "req/s", "rate", "C")
+            for api, name in (
+                ("plain", f"send_sync, {INFLIGHT} in flight"),
+                ("stub", f"typed stub, {INFLIGHT} in flight"),
             )
-    if "E" in scenarios:
-        rows.append(
-            Metric(
-                "E",
-                f"{connections} idle clients",
-                "server KiB/conn",
-                "kib_per_conn",
-                "E/plain/goomerang",
-                "E/plain/raw",
-                Target("<=", 1.5),
-            )
-        )
-    return rows
+        ]
+    if scenario == "D":
+        return [
+            (mode, f"server {mode} to {FANOUT_CLIENTS} clients", "deliveries/s", "rate", "D")
+            for mode in ("broadcast", "publish")
+        ]
+    return [("plain", f"{connections} idle clients", "server KiB/conn", "kib_per_conn", "E")]
+
+
+def metrics(
+    scenarios: tuple[str, ...],
+    connections: int,
+    transports: tuple[str, ...] = TRANSPORTS,
+    loops: tuple[str, ...] = ("asyncio",),
+) -> list[Metric]:
+    """The report's rows: each comparison whose transports ran, on each loop."""
+    out: list[Metric] = []
+    for loop in loops:
+        for comparison in COMPARISONS:
+            if comparison.ours_transport not in transports or comparison.base_transport not in transports:
+                continue
+            for scenario in scenarios:
+                for variant, title, unit, field, target_of in _rows(scenario, connections):
+                    if comparison.ours_impl == "raw" and variant == "stub":
+                        continue  # the raw programs have no typed stub
+                    ours = case_key(scenario, variant, comparison.ours_impl, comparison.ours_transport, loop)
+                    base_variant = variant if scenario == "D" else "plain"
+                    raw = case_key(scenario, base_variant, "raw", comparison.base_transport, loop)
+                    target = comparison.targets.get(target_of) if target_of is not None else None
+                    if comparison.ours_impl == "raw":
+                        title = title.replace("send_sync", "request/reply")
+                    out.append(Metric(scenario, title, unit, field, ours, raw, target, comparison.name, loop))
+    return out

@@ -8,6 +8,9 @@ and reads one-word commands on stdin:
 - ``settle``: collect garbage and emit ``settled`` with the connection count;
 - ``connect N``: (idle clients) open N more connections, emit ``connected``;
 - ``stop`` or end of input: finish cleanly and exit.
+
+Every side takes ``--loop asyncio|uvloop`` (the event loop it runs on) and
+goomerang's takes ``--transport websockets|picows``.
 """
 
 from __future__ import annotations
@@ -19,13 +22,28 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from bench._stats import percentile
 from bench._workload import BATCH, WINDOW, WORKLOADS
 
-__all__ = ["Control", "Meter", "Pacer", "SideArgs", "obey", "parse_args", "raise_fd_limit"]
+__all__ = [
+    "LOOPS",
+    "TRANSPORTS",
+    "Control",
+    "Meter",
+    "Pacer",
+    "SideArgs",
+    "obey",
+    "parse_args",
+    "raise_fd_limit",
+    "run",
+]
+
+LOOPS = ("asyncio", "uvloop")
+TRANSPORTS = ("websockets", "picows")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +56,8 @@ class SideArgs:
     api: str
     inflight: int
     clients: int
+    loop: str = "asyncio"
+    transport: str = "websockets"
 
 
 def parse_args(argv: list[str] | None = None) -> SideArgs:
@@ -48,8 +68,21 @@ def parse_args(argv: list[str] | None = None) -> SideArgs:
     parser.add_argument("--api", choices=("plain", "stub"), default="plain", help="sync: runtime API or typed stub")
     parser.add_argument("--inflight", type=int, default=1, help="sync: requests in flight")
     parser.add_argument("--clients", type=int, default=1, help="fan-out: subscriber connections")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the event loop")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="websockets", help="goomerang's transport")
     ns = parser.parse_args(argv)
-    return SideArgs(ns.role, ns.workload, ns.port, ns.api, ns.inflight, ns.clients)
+    return SideArgs(ns.role, ns.workload, ns.port, ns.api, ns.inflight, ns.clients, ns.loop, ns.transport)
+
+
+def run(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run `main` on the default asyncio loop or on uvloop."""
+    if loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main)
+    else:
+        asyncio.run(main)
 
 
 def raise_fd_limit() -> None:

@@ -1,14 +1,18 @@
-"""Benchmark goomerang against the same workloads written on raw `websockets`.
+"""Benchmark goomerang on each transport against the same workloads written on raw `websockets` and raw `picows`.
 
 ::
 
     python bench/run.py [--quick] [--only A,B] [--repeat 5] [--duration SECONDS]
+                        [--transports websockets,picows] [--loops asyncio,uvloop]
                         [--json bench/results/latest.json] [--profile DIR]
 
 Each run starts a server process and a client process over loopback,
-warms up, then measures a fixed wall-clock window. Repetitions interleave
-goomerang and raw runs. Prints a table (median, min-max, ratio, target,
-verdict) and writes everything as JSON. The scenarios are those of issue 7:
+warms up, then measures a fixed wall-clock window. Within a repetition each
+goomerang run follows the raw run on its transport (raw websockets,
+goomerang/websockets, raw picows, goomerang/picows), on each loop. Prints a
+table per comparison (medians, min-max, the paired ratio: the median of each
+repetition's ours/raw, the ratio of medians, target, verdict) and writes
+everything as JSON. The scenarios are those of issues 7 and 17:
 
 - A: one-way ``send`` of a ~100-byte message as fast as possible (server counts);
 - B: ``send_sync`` with one request in flight: p50/p99 round trip, req/s;
@@ -33,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._machine import machine_info
 from bench._report import build_rows, codegen_ratios, render_cpu, render_table, to_json
 from bench._runner import Settings, run_case
-from bench._scenarios import SCENARIOS, cases, metrics
+from bench._scenarios import LOOPS, SCENARIOS, TRANSPORTS, cases, metrics
 
 NOISY = 0.25
 """Cores used by other processes during a window above which the run is called noisy."""
@@ -44,6 +48,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 repetition, 0.5 s windows, 200 idle clients")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run, e.g. A,B (default: all)")
+    parser.add_argument(
+        "--transports", default=",".join(TRANSPORTS), help="raw and goomerang on each (default: %(default)s)"
+    )
+    parser.add_argument("--loops", help=f"event loops among {','.join(LOOPS)} (default: both; asyncio with --quick)")
     parser.add_argument("--repeat", type=int, help="repetitions (default 5; 1 with --quick)")
     parser.add_argument("--duration", type=float, help="measured window in seconds (default 2; 0.5 with --quick)")
     parser.add_argument("--warmup", type=float, help="seconds before each window (default 1; 0.2 with --quick)")
@@ -73,6 +81,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--only takes scenarios among {','.join(SCENARIOS)}, got {args.only!r}")
     args.only = only
     quick = args.quick
+    args.transports = _choices(parser, "--transports", args.transports, TRANSPORTS)
+    args.loops = _choices(parser, "--loops", args.loops or ("asyncio" if quick else ",".join(LOOPS)), LOOPS)
     args.repeat = args.repeat or (1 if quick else 5)
     args.duration = args.duration or (0.5 if quick else 2.0)
     args.warmup = args.warmup if args.warmup is not None else (0.2 if quick else 1.0)
@@ -81,6 +91,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.repeat < 1 or args.duration <= 0 or args.connections < 20:
         parser.error("--repeat >= 1, --duration > 0 and --connections >= 20, please")
     return args
+
+
+def _choices(parser: argparse.ArgumentParser, option: str, value: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    if not chosen or any(part not in known for part in chosen):
+        parser.error(f"{option} takes some of {','.join(known)}, got {value!r}")
+    return tuple(part for part in known if part in chosen)
 
 
 def _brief(figures: dict[str, float]) -> str:
@@ -93,7 +110,7 @@ async def _run(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
         args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict[str, float]]] = {}
     for repetition in range(1, args.repeat + 1):
-        for case in cases(args.only):
+        for case in cases(args.only, args.transports, args.loops):
             figures = await run_case(case, settings)
             results.setdefault(case.key, []).append(figures)
             print(f"[{repetition}/{args.repeat}] {case.key}: {_brief(figures)}", file=sys.stderr, flush=True)
@@ -104,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     load_before = os.getloadavg()
     results = asyncio.run(_run(args))
-    rows = build_rows(metrics(args.only, args.connections), results)
+    rows = build_rows(metrics(args.only, args.connections, args.transports, args.loops), results)
     print(render_table(rows))
     for name, ratio in codegen_ratios(rows).items():
         print(f"typed stub / runtime API, {name}: {ratio:.3f}")
@@ -119,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     settings = {
         "scenarios": list(args.only),
+        "transports": list(args.transports),
+        "loops": list(args.loops),
         "repeat": args.repeat,
         "warmup_s": args.warmup,
         "duration_s": args.duration,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench._report import build_rows, codegen_ratios, render_cpu, render_table
-from bench._scenarios import SCENARIOS, Target, cases, metrics
+from bench._scenarios import COMPARISONS, LOOPS, SCENARIOS, TRANSPORTS, Target, case_key, cases, metrics
 from bench._side import Meter, Pacer
 from bench._stats import percentile, summarize
 from bench._workload import BATCH, WINDOW, ping
@@ -40,35 +40,75 @@ def test_targets_and_verdicts() -> None:
     assert not Target(">=", 0.8).met(0.79)
     assert Target("<=", 1.25).met(1.2)
     assert str(Target("<=", 1.5)) == "≤ 1.5"
+    ws = ("websockets",)
     results = {
-        "A/plain/goomerang": [{"rate": 90.0}, {"rate": 70.0}, {"rate": 80.0}],
-        "A/plain/raw": [{"rate": 100.0}],
-        "E/plain/goomerang": [{"kib_per_conn": 20.0}],
-        "E/plain/raw": [{"kib_per_conn": 10.0}],
+        case_key("A", "plain", "goomerang", "websockets", "asyncio"): [{"rate": 90.0}, {"rate": 70.0}, {"rate": 80.0}],
+        case_key("A", "plain", "raw", "websockets", "asyncio"): [{"rate": 100.0}, {"rate": 50.0}, {"rate": 100.0}],
+        case_key("E", "plain", "goomerang", "websockets", "asyncio"): [{"kib_per_conn": 20.0}],
+        case_key("E", "plain", "raw", "websockets", "asyncio"): [{"kib_per_conn": 10.0}],
     }
-    rows = build_rows(metrics(("A", "E"), 2000), results)
-    assert [(row.ratio, row.verdict) for row in rows] == [(0.8, "meets"), (2.0, "MISSES")]
+    rows = build_rows(metrics(("A", "E"), 2000, ws), results)
+    # Paired: 90/100, 70/50, 80/100 -> median 0.9 (the ratio of medians is 0.8).
+    assert [(row.paired.median, row.ratio, row.verdict) for row in rows] == [
+        (pytest.approx(0.9), pytest.approx(0.8), "meets"),
+        (2.0, 2.0, "MISSES"),
+    ]
     table = render_table(rows)
-    assert "| A | one-way send, ~100 B | msg/s | 80.0 (70.0\u201390.0) | 100 | 0.80 | ≥ 0.8 | meets | — |" in table
+    assert "goomerang/websockets vs raw websockets (asyncio)" in table
+    expected = (
+        "| A | one-way send, ~100 B | msg/s | 80.0 (70.0\u201390.0) | 100 (50.0\u2013100) | 0.90 (0.80\u20131.40)"
+    )
+    assert f"{expected} | 0.80 | ≥ 0.8 | meets | — |" in table
     assert "2000 idle clients" in table
 
 
+def test_each_goomerang_run_follows_the_raw_run_it_is_paired_with() -> None:
+    order = [case.key for case in cases(SCENARIOS, TRANSPORTS, LOOPS)]
+    for case in cases(SCENARIOS, TRANSPORTS, LOOPS):
+        if case.impl == "goomerang":
+            raw = case_key(
+                case.scenario, case.variant if case.scenario == "D" else "plain", "raw", case.transport, case.loop
+            )
+            assert order.index(raw) < order.index(case.key)
+    sides = {(case.impl, case.transport): case.side for case in cases(("A",))}
+    assert sides == {
+        ("raw", "websockets"): "raw",
+        ("goomerang", "websockets"): "goomerang",
+        ("raw", "picows"): "rawpicows",
+        ("goomerang", "picows"): "goomerang",
+    }
+    assert {case.loop for case in cases(("A",), loops=LOOPS)} == {"asyncio", "uvloop"}
+
+
+def test_every_comparison_has_its_targets() -> None:
+    targets = {(m.comparison, m.scenario, m.unit): m.target for m in metrics(SCENARIOS, 2000) if m.target}
+    on_ws, on_picows, picows_over_ws, _ = (c.name for c in COMPARISONS)
+    assert str(targets[(on_ws, "D", "deliveries/s")]) == "≥ 0.95"
+    assert str(targets[(on_picows, "A", "msg/s")]) == "≥ 0.8"
+    assert str(targets[(picows_over_ws, "C", "req/s")]) == "≥ 1.2"
+    assert str(targets[(picows_over_ws, "B", "p50 µs")]) == "≤ 0.75"
+
+
 def test_every_metric_has_its_cases() -> None:
-    keys = {case.key for case in cases(SCENARIOS)}
-    for metric in metrics(SCENARIOS, 2000):
+    keys = {case.key for case in cases(SCENARIOS, TRANSPORTS, LOOPS)}
+    for metric in metrics(SCENARIOS, 2000, TRANSPORTS, LOOPS):
         assert metric.ours in keys
         assert metric.raw in keys
     stub_cases = [case for case in cases(("B", "C")) if case.variant == "stub"]
-    assert [case.impl for case in stub_cases] == ["goomerang", "goomerang"]
+    assert [(case.impl, case.transport) for case in stub_cases] == [
+        ("goomerang", "websockets"),
+        ("goomerang", "picows"),
+    ] * 2
 
 
 def test_codegen_ratio_compares_stub_with_plain_api() -> None:
     results = {
-        "C/plain/goomerang": [{"rate": 100.0}],
-        "C/stub/goomerang": [{"rate": 99.0}],
-        "C/plain/raw": [{"rate": 120.0}],
+        case_key("C", "plain", "goomerang", "websockets", "asyncio"): [{"rate": 100.0}],
+        case_key("C", "stub", "goomerang", "websockets", "asyncio"): [{"rate": 99.0}],
+        case_key("C", "plain", "raw", "websockets", "asyncio"): [{"rate": 120.0}],
     }
-    assert codegen_ratios(build_rows(metrics(("C",), 2000), results)) == {"C req/s": 0.99}
+    ratios = codegen_ratios(build_rows(metrics(("C",), 2000, ("websockets",)), results))
+    assert ratios == {"C req/s (websockets, asyncio)": 0.99}
 
 
 def test_cpu_table_gives_cores_and_cpu_per_event() -> None:
@@ -129,20 +169,32 @@ def test_quick_run_reports_figures_and_ratios(tmp_path: Path) -> None:
     assert report["machine"]["cores"] >= 1
     assert report["settings"]["repeat"] == 1
     assert report["settings"]["pinned"] is True  # --pin is the default
-    rows = {(row["scenario"], row["title"], row["unit"]): row for row in report["rows"]}
-    assert set(rows) == {
+    assert report["settings"]["loops"] == ["asyncio"]  # both with a full run
+    assert report["settings"]["transports"] == ["websockets", "picows"]
+    rows = {(row["comparison"], row["scenario"], row["title"], row["unit"]): row for row in report["rows"]}
+    on_ws, on_picows, picows_over_ws, raw_over_raw = (c.name for c in COMPARISONS)
+    b_rows = {
+        ("B", f"{call}, 1 in flight", unit)
+        for call in ("send_sync", "typed stub")
+        for unit in ("p50 µs", "p99 µs", "req/s")
+    }
+    ours = {("A", "one-way send, ~100 B", "msg/s"), *b_rows}
+    raws = {
         ("A", "one-way send, ~100 B", "msg/s"),
-        *(
-            ("B", title, unit)
-            for title in ("send_sync, 1 in flight", "typed stub, 1 in flight")
-            for unit in ("p50 µs", "p99 µs", "req/s")
-        ),
+        *(("B", "request/reply, 1 in flight", u) for u in ("p50 µs", "p99 µs", "req/s")),
+    }
+    assert set(rows) == {
+        *((name, *row) for name in (on_ws, on_picows, picows_over_ws) for row in ours),
+        *((raw_over_raw, *row) for row in raws),
     }
     for row in rows.values():
         assert row["ours"]["median"] > 0
         assert row["raw"]["median"] > 0
         assert row["ratio"] == pytest.approx(row["ours"]["median"] / row["raw"]["median"])
+        assert row["paired_ratio"]["median"] == pytest.approx(row["ratio"])  # one repetition
         assert row["verdict"] in ("meets", "MISSES", "(info)")
-    assert set(report["codegen_stub_over_plain"]) == {"B p50 µs", "B p99 µs", "B req/s"}
+    assert set(report["codegen_stub_over_plain"]) == {
+        f"B {unit} ({transport}, asyncio)" for unit in ("p50 µs", "p99 µs", "req/s") for transport in TRANSPORTS
+    }
     for runs in report["runs"].values():
         assert {"server_cpu_cores", "client_cpu_cores", "other_cpu_cores"} <= set(runs[0])
