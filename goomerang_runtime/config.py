@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import ssl
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias, TypedDict
+from typing import Annotated, Any, Literal, Self, TypeAlias, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from ._validated import _Validated, config_error
 from .auth import Authenticator, Authorizer
 from .brokers.base import Broker
 from .errors import ConfigError
@@ -98,50 +99,6 @@ def parse_address(value: str) -> tuple[str, int]:
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"{value!r}: port must be a number from 0 to 65535")
     return host, int(port_text)
-
-
-def config_error(owner: str, error: ValidationError) -> ConfigError:
-    """The :class:`ConfigError` for pydantic's `error`: each bad field (dotted when nested) and why."""
-    problems = {
-        ".".join(str(part) for part in err["loc"]) or "options": err["msg"].removeprefix("Value error, ")
-        for err in error.errors()
-    }
-    return ConfigError(owner, problems)
-
-
-if TYPE_CHECKING:  # type checkers keep pydantic's signatures (a typed __init__, one parameter per field)
-    _Validated = BaseModel
-else:
-
-    class _ConfigMeta(type(BaseModel)):
-        def __call__(cls, *args, **kwargs):
-            # Construction only: pydantic's own validation of nested models never comes here.
-            try:
-                return super().__call__(*args, **kwargs)
-            except ValidationError as exc:
-                raise config_error(cls.__name__, exc) from None
-
-    class _Validated(BaseModel, metaclass=_ConfigMeta):
-        @classmethod
-        def model_validate(cls, obj, **options):
-            try:
-                return super().model_validate(obj, **options)
-            except ValidationError as exc:
-                raise config_error(cls.__name__, exc) from None
-
-        @classmethod
-        def model_validate_json(cls, json_data, **options):
-            try:
-                return super().model_validate_json(json_data, **options)
-            except ValidationError as exc:
-                raise config_error(cls.__name__, exc) from None
-
-        @classmethod
-        def model_validate_strings(cls, obj, **options):
-            try:
-                return super().model_validate_strings(obj, **options)
-            except ValidationError as exc:
-                raise config_error(cls.__name__, exc) from None
 
 
 class _Config(_Validated):

@@ -6,6 +6,7 @@ import pytest
 
 from goomerang_runtime import ConfigError, NatsBroker, RedisBroker
 from goomerang_runtime.brokers import BrokerState
+from goomerang_runtime.brokers._remote import RemoteBrokerConfig
 
 
 @pytest.mark.parametrize("cls", [NatsBroker, RedisBroker])
@@ -37,3 +38,10 @@ def test_names_hide_passwords_and_start_new() -> None:
     assert "s3cret" not in broker.name
     assert broker.state is BrokerState.NEW
     assert not broker.connected
+
+
+def test_broker_options_built_directly_raise_config_error_naming_the_field() -> None:
+    with pytest.raises(ConfigError, match="buffer_size"):
+        RemoteBrokerConfig(url="nats://127.0.0.1:4222", buffer_size=0)
+    with pytest.raises(ConfigError, match="reconnect_max_delay"):
+        RemoteBrokerConfig.model_validate({"url": "x", "reconnect_delay": 2.0, "reconnect_max_delay": 1.0})

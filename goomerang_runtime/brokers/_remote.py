@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Sequence
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from .._validated import _Validated, config_error
 from ..errors import AlreadyRunningError, BrokerError, ConfigError
 from .base import Broker, BrokerReceiver, BrokerState
 
@@ -44,8 +45,8 @@ DEFAULT_RECONNECT_MAX_DELAY = 2.0
 _BATCH = 256
 
 
-class RemoteBrokerConfig(BaseModel):
-    """Options of a network broker."""
+class RemoteBrokerConfig(_Validated):
+    """Options of a network broker; a bad value raises :class:`ConfigError` naming the field."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -74,9 +75,10 @@ class RemoteBrokerConfig(BaseModel):
         """Validate keyword options; raises :class:`ConfigError` naming each bad field."""
         try:
             return cls.model_validate(options)
-        except ValidationError as exc:
-            problems = {".".join(str(part) for part in err["loc"]) or "options": err["msg"] for err in exc.errors()}
-            raise ConfigError(owner, problems) from None
+        except ValidationError as exc:  # pydantic's own, where model_validate is not ours (type checkers)
+            raise config_error(owner, exc) from None
+        except ConfigError as exc:
+            raise ConfigError(owner, exc.problems) from None
 
 
 def _redact(url: str) -> str:
