@@ -1,7 +1,7 @@
 """The distribution as the Python ecosystem sees it: layout, gencode, metadata, dependencies (issue 15).
 
 What only a built wheel or sdist can show (their contents, a clean venv)
-is in ``tests/dist/``.
+is in ``tests/wheel/``.
 """
 
 from __future__ import annotations
@@ -316,3 +316,17 @@ def test_the_code_generator_needs_the_codegen_extra_only() -> None:
     for entry in ("goomerang_codegen.plugin", "goomerang_codegen.cli"):
         started = _loaded_with(modules, {entry})
         assert set().union(*(modules[m].eager for m in started)) <= RUNTIME_DEPENDENCIES, entry
+
+
+# Item 8: the README stands on its own, in the repository and on the package index.
+
+
+def test_the_readme_links_only_to_files_of_the_repository_or_to_urls() -> None:
+    text = (ROOT / "README.md").read_text()
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://", target) or target.startswith("#"):
+            continue
+        path = (ROOT / target.split("#")[0]).resolve()
+        assert path.is_relative_to(ROOT), f"README links outside the repository: {target}"
+        assert path.exists(), f"README links to a missing file: {target}"
+    assert "../" not in text
