@@ -35,15 +35,30 @@ _HIGH_BYTES = 1024 * 1024
 _LOW_BYTES = 256 * 1024
 _WRITE_HIGH = 4 * 1024 * 1024
 """Bytes written and not yet taken by the peer above which its connection stops being read."""
-# Reading pauses at _HIGH frames or _HIGH_BYTES unread, and resumes under both low marks.
+# Reading pauses at _HIGH frames or _HIGH_BYTES unread, and resumes under both low marks. The pause is
+# decided after the reader had its turn (a callback queued behind its wake-up, and so before this
+# connection's next read): a reader that takes at once what one read brought costs no pause and resume
+# (two epoll_ctl system calls each time), and one that lags is paused before anything more is read.
 
 
 class Inbox:
     """The deque of complete binary messages of one connection, with flow control."""
 
-    __slots__ = ("_transport", "bytes", "diverted", "frames", "paused", "unbounded", "waiter", "write_held")
+    __slots__ = (
+        "_loop",
+        "_transport",
+        "bytes",
+        "diverted",
+        "frames",
+        "pause_pending",
+        "paused",
+        "unbounded",
+        "waiter",
+        "write_held",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self.frames: deque[bytes] = deque()
         self.bytes = 0
         """Bytes of the unread frames."""
@@ -53,6 +68,8 @@ class Inbox:
         self.unbounded = False
         self.write_held = False
         """Reading is paused because what we write (pongs included) is not being read by the peer."""
+        self.pause_pending = False
+        """A check whether the reader lags (then reading pauses) is queued."""
         self._transport: asyncio.Transport | None = None
 
     def read_to_close(self) -> None:
@@ -77,16 +94,27 @@ class Inbox:
             data = bytes(event.data)
             frames.append(data)
             self.bytes += len(data)
-            if (len(frames) >= _HIGH or self.bytes >= _HIGH_BYTES) and not self.paused and not self.unbounded:
-                self.paused = True
+            if (len(frames) >= _HIGH or self.bytes >= _HIGH_BYTES) and not self.paused and not self.pause_pending:
+                self.pause_pending = True
                 self._transport = transport
-                transport.pause_reading()
+                self._loop.call_soon(self.pause_if_behind)
             self.wake()
             return True
         if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             self.diverted = True  # text or fragmented: websockets' assembler from now on
             self.wake()
         return False
+
+    def pause_if_behind(self) -> None:
+        """After the reader's turn: pause reading if it left the inbox above its high marks."""
+        self.pause_pending = False
+        frames = self.frames
+        if self.paused or self.unbounded or (len(frames) < _HIGH and self.bytes < _HIGH_BYTES):
+            return
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            self.paused = True
+            transport.pause_reading()
 
     def pop(self) -> bytes:
         """The oldest message; resumes reading once the deque has drained enough."""
@@ -229,7 +257,7 @@ class InboxServerConnection(_Bounded, ServerConnection):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.inbox = Inbox()
+        self.inbox = Inbox(self.loop)
         self.inflate_budget: InflateBudget | None = None
 
     def process_event(self, event: Event) -> None:
@@ -252,7 +280,7 @@ class InboxClientConnection(_Bounded, ClientConnection):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.inbox = Inbox()
+        self.inbox = Inbox(self.loop)
         self.inflate_budget: InflateBudget | None = None
         process_response = self.protocol.process_response
 

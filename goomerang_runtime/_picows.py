@@ -160,6 +160,7 @@ class PicowsLink(WSListener):
         self._bytes = 0
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._pause_pending = False
         self._unbounded = False
         self._write_held = False
         self._write_paused = False
@@ -201,8 +202,9 @@ class PicowsLink(WSListener):
             frames = self._frames
             frames.append(data)
             self._bytes += len(data)
-            if (len(frames) >= _HIGH or self._bytes >= _HIGH_BYTES) and not self._paused and not self._unbounded:
-                self._pause()
+            if (len(frames) >= _HIGH or self._bytes >= _HIGH_BYTES) and not self._paused and not self._pause_pending:
+                self._pause_pending = True  # decided after the reader's turn, as in _fastrecv.Inbox
+                self._loop.call_soon(self._pause_if_behind)
             waiter = self._waiter
             if waiter is not None:
                 self._waiter = None
@@ -298,8 +300,9 @@ class PicowsLink(WSListener):
                 return
         self._frames.append(item)
         self._bytes += len(data)
-        if (len(self._frames) >= _HIGH or self._bytes >= _HIGH_BYTES) and not self._paused and not self._unbounded:
-            self._pause()
+        if (len(self._frames) >= _HIGH or self._bytes >= _HIGH_BYTES) and not self._paused and not self._pause_pending:
+            self._pause_pending = True
+            self._loop.call_soon(self._pause_if_behind)
         self._wake()
 
     def _close_frame(self, frame: WSFrame) -> None:
@@ -371,11 +374,16 @@ class PicowsLink(WSListener):
 
     # Reading.
 
-    def _pause(self) -> None:
-        self._paused = True
-        tcp = self._tcp
-        if tcp is not None:
-            tcp.pause_reading()
+    def _pause_if_behind(self) -> None:
+        """After the reader's turn: pause reading if it left the inbox above its high marks."""
+        self._pause_pending = False
+        if self._paused or self._unbounded or self._discard:
+            return
+        if len(self._frames) >= _HIGH or self._bytes >= _HIGH_BYTES:
+            tcp = self._tcp
+            if tcp is not None and not tcp.is_closing():
+                self._paused = True
+                tcp.pause_reading()
 
     def _resume(self) -> None:
         tcp = self._tcp

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from goomerang_runtime.config import TRANSPORT_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -57,8 +59,12 @@ class Env:
 
     @property
     def environ(self) -> dict[str, str]:
-        """The venv's bin first on PATH (protoc finds its plugins there), no PYTHONPATH, no venv of ours."""
-        env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        """The venv's bin first on PATH (protoc finds its plugins there), no PYTHONPATH, no venv of ours.
+
+        Nor the run's transport: a plain install has no picows (GOOMERANG_TRANSPORT=picows runs are the same here).
+        """
+        hidden = ("PYTHONPATH", "VIRTUAL_ENV", TRANSPORT_ENV)
+        env = {key: value for key, value in os.environ.items() if key not in hidden}
         env["PATH"] = f"{self.root / 'bin'}{os.pathsep}/usr/bin:/bin"
         return env
 
