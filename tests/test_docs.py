@@ -145,8 +145,20 @@ def test_snippet_program_runs(path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def generate_as_the_readme_says(where: Path) -> None:
+    """Run the README's ``goomerang generate`` lines in `where` (with this checkout's protos/ there)."""
+    (where / "protos").symlink_to(ROOT / "protos")
+    for block in blocks(ROOT / "README.md"):
+        if block.lang == "bash":
+            for line in shell_lines(block):
+                if line.startswith("goomerang generate "):
+                    done = run([str(BIN / "goomerang"), *shlex.split(line)[1:]], where)
+                    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("index", range(len(inline_programs())), ids=lambda i: inline_programs()[i][0])
 def test_inline_program_runs(index: int, tmp_path: Path) -> None:
+    generate_as_the_readme_says(tmp_path)  # the README's program imports what it generates
     script = tmp_path / f"inline_{index}.py"
     script.write_text(inline_programs()[index][1])
     done = run([sys.executable, str(script)], ROOT, timeout=60)
@@ -154,6 +166,8 @@ def test_inline_program_runs(index: int, tmp_path: Path) -> None:
 
 
 def test_every_python_sample_passes_mypy_strict(tmp_path: Path) -> None:
+    generate_as_the_readme_says(tmp_path)
+    (tmp_path / "protos").unlink()
     for index, (_, code) in enumerate(inline_programs()):
         (tmp_path / f"inline_{index}.py").write_text(code)
     files = [str(p) for p in snippet_programs()] + [str(tmp_path)]

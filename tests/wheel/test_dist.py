@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.parser
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,6 +201,7 @@ def _blocks(lang: str) -> list[str]:
 
 
 def test_the_readme_programs_run_from_the_wheel(full: Env) -> None:
+    shutil.copytree(ROOT / "protos", full.work / "protos", dirs_exist_ok=True)  # the sdist has them too
     protos = [block for block in _blocks("proto") if block.startswith("// protos/")]
     for block in protos:
         path = full.work / block.splitlines()[0].removeprefix("// ").strip()
