@@ -286,8 +286,11 @@ async def drain_until_closed(ws: websockets.ClientConnection) -> int:
 
 async def test_slow_consumer_is_disconnected_while_the_others_get_everything() -> None:
     broker = RecordingBroker()
-    server, errors = handlers_server(send_queue_size=8, slow_consumer_timeout=0.2, close_wait=0.5, broker=broker)
-    count = 80  # 20 MiB: more than loopback socket buffers hold for a client that reads nothing
+    # Readers in this process get 64 frames of headroom (32 queued, 32 in the backlog), so a loaded
+    # machine (CI runs two suites at once) never makes one of them a slow consumer; the non-reader
+    # gets 160 frames, 40 MiB: more than its queues and loopback socket buffers hold.
+    server, errors = handlers_server(send_queue_size=32, slow_consumer_timeout=0.2, close_wait=0.5, broker=broker)
+    count = 160
     async with server:
         slow = await ws_connect(server.url, max_size=None)
         await slow.send(encode_subscribe("feed"))
