@@ -219,6 +219,8 @@ class ServerConnection:
     def _slow(self, queued: int, waited: float) -> SlowConsumerError:
         queued_bytes = self.outbox.queued_bytes + self._backlog_bytes
         err = SlowConsumerError(f"{self.peer.id} ({self.peer.remote_address})", queued, waited, queued_bytes)
+        if self.kicked:  # the backlog overflowed and the drainer's wait ran out at once: one kick, one report
+            return err
         self.kick(CLOSE_TRY_AGAIN_LATER, err)
         self._report(err)
         return err
