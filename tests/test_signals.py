@@ -23,6 +23,9 @@ PROGRAM = """
 import asyncio, signal, sys
 from goomerang_runtime import Server, Status, graceful_exit
 
+# Ctrl-C as in a terminal: a job that CI (or any shell script) started with & inherits SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 async def main(mode: str) -> None:
     server = Server(listen="127.0.0.1:0", heartbeat_interval=None)
 
@@ -48,21 +51,31 @@ async def _serve(mode: str) -> tuple[asyncio.subprocess.Process, str]:
         sys.executable, "-c", PROGRAM, mode, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
     assert process.stdout is not None
-    async with asyncio.timeout(WAIT):
-        line = (await process.stdout.readline()).decode().split()
-    assert line[:2] == ["status", "RUNNING"], line
+    try:
+        async with asyncio.timeout(WAIT):
+            line = (await process.stdout.readline()).decode().split()
+        assert line[:2] == ["status", "RUNNING"], line
+    except BaseException:
+        process.kill()
+        await process.communicate()
+        raise
     return process, line[2]
 
 
 async def _stop(process: asyncio.subprocess.Process, sig: signal.Signals, addr: str) -> tuple[int, int | None, str]:
     """Send `sig` with a client connected: the process's exit status, the client's close code, what it printed."""
-    async with ws_connect(f"ws://{addr}/ws", additional_headers=OUR_PEER) as ws:
-        process.send_signal(sig)
+    try:
+        async with ws_connect(f"ws://{addr}/ws", additional_headers=OUR_PEER) as ws:
+            process.send_signal(sig)
+            async with asyncio.timeout(WAIT):
+                await ws.wait_closed()
+            code = ws.close_code
         async with asyncio.timeout(WAIT):
-            await ws.wait_closed()
-        code = ws.close_code
-    async with asyncio.timeout(WAIT):
-        out, err = await process.communicate()
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:  # the test failed: no process (nor its transport) outlives it
+            process.kill()
+            await process.communicate()
     assert process.returncode is not None
     return process.returncode, code, out.decode() + err.decode()
 
