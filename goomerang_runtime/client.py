@@ -270,7 +270,8 @@ class Client(PeerBase[ClientConfig]):
                     link = WebSocketLink(ws)
                     answered = ws.response.headers.get(EXTENSIONS_HEADER) if ws.response is not None else None
         except TimeoutError:
-            raise self._cannot(ConnectError(self.url, f"timed out after {timeout}s")) from None
+            waited = timeout if timeout is not None else config.handshake_timeout  # else the handshake's own
+            raise self._cannot(ConnectError(self.url, f"timed out after {waited:g}s")) from None
         except InvalidStatus as exc:
             status = exc.response.status_code
             raise self._cannot(ConnectError(self.url, f"the server answered HTTP {status}", status)) from exc
