@@ -54,18 +54,16 @@ async def test_clients_that_never_read_replies_cost_only_themselves() -> None:
     server, errors = echo_server()
     async with server:
         flooders = [await ws_connect(server.url, max_size=None, additional_headers=OUR_PEER) for _ in range(12)]
-        good = Client(server=server.addr, heartbeat_interval=None)
-        await good.connect(timeout=WAIT)  # connected before the flood: the calls are what is measured
         floods = [asyncio.create_task(flood_without_reading(ws, 20_000)) for ws in flooders]
         try:
-            failed = 0
-            for n in range(20):
-                try:
-                    await good.send_sync(MessageV1(message=f"{n}"), timeout=2.0, expect=ReplyV1)
-                except Exception:
-                    failed += 1
-            assert failed == 0
-            await good.close()
+            async with Client(server=server.addr, heartbeat_interval=None, handshake_timeout=WAIT * 2) as good:
+                failed = 0
+                for n in range(20):
+                    try:
+                        await good.send_sync(MessageV1(message=f"{n}"), timeout=2.0, expect=ReplyV1)
+                    except Exception:
+                        failed += 1
+                assert failed == 0
             # The flooders were disconnected as slow consumers, the good client never was.
             await errors.wait_for(SlowConsumerError, count=12)
         finally:
