@@ -78,6 +78,9 @@ __all__ = ["BroadcastResult", "Server"]
 
 Fn = TypeVar("Fn", bound=Callable[..., object])
 
+_TURN = 32
+"""Frames a connection's read loop handles in a row, without waiting to read, before it yields a turn."""
+
 _log = logging.getLogger("goomerang.server")
 """Connections, disconnections and refused handshakes; extras ``peer`` (the id, None before one is given),
 ``address`` and, for refusals, ``status`` and ``reason``."""
@@ -569,9 +572,18 @@ class Server(PeerBase[ServerConfig]):
         config = self._config
         bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit is not None else None
         throttled = False
+        streak = 0
         while True:
             data: bytes | str | None = link.recv_nowait()
-            if data is None:
+            if data is not None:
+                streak += 1
+                if streak >= _TURN:
+                    # Frames already read are handled without yielding: let the other connections
+                    # have their turn, so one that sends without pause costs only its own share.
+                    streak = 0
+                    await asyncio.sleep(0)
+            else:
+                streak = 0
                 try:
                     data = await link.recv()
                 except LinkClosed as exc:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+import time
+from asyncio.subprocess import PIPE
 
+import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
@@ -17,6 +21,8 @@ from goomerang_runtime import (
     Sender,
     Server,
     SlowConsumerError,
+    Status,
+    SyncTimeoutError,
 )
 from goomerang_runtime._codec import encode_message
 from goomerang_runtime.config import ServerConfig
@@ -50,27 +56,59 @@ async def flood_without_reading(ws: ClientConnection, count: int) -> None:
             await ws.send(data)
 
 
-async def test_clients_that_never_read_replies_cost_only_themselves() -> None:
-    server, errors = echo_server()
-    async with server:
-        flooders = [await ws_connect(server.url, max_size=None, additional_headers=OUR_PEER) for _ in range(12)]
-        floods = [asyncio.create_task(flood_without_reading(ws, 20_000)) for ws in flooders]
+def busy(seconds: float) -> None:
+    """Work on the CPU without yielding to the event loop, as a handler that computes does."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.mark.parametrize("handler", ["computes", "awaits"])
+async def test_clients_that_never_read_replies_cost_only_themselves(handler: str) -> None:
+    """12 clients in another process flood sync requests and never read a reply; a client connected
+    before them keeps getting answers within 1 s the whole time, until all 12 are dropped as slow."""
+    server = Server()
+    errors = Collector()
+    server.on_error(errors)
+    handled = 0
+    underway = asyncio.Event()
+
+    async def handle(sender: Sender, msg: Message[MessageV1]) -> None:
+        nonlocal handled
+        handled += 1
+        if handled == 2000:
+            underway.set()
+        if handler == "computes":
+            busy(0.0001)  # a flooder's turn would be every frame one read brought (thousands) x this
+        else:
+            await asyncio.sleep(0.0001)
+        await sender.send(ReplyV1(message=REPLY_BODY))
+
+    server.handle(MessageV1, handle)
+    async with server, Client(server=server.addr, heartbeat_interval=None, handshake_timeout=WAIT) as good:
+        flood = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.flood", server.url, "12", "20000", stdin=PIPE, stdout=PIPE
+        )
+        assert flood.stdin is not None
+        assert flood.stdout is not None
         try:
-            async with Client(server=server.addr, heartbeat_interval=None, handshake_timeout=WAIT * 2) as good:
-                failed = 0
-                for n in range(20):
-                    try:
-                        await good.send_sync(MessageV1(message=f"{n}"), timeout=2.0, expect=ReplyV1)
-                    except Exception:
-                        failed += 1
-                assert failed == 0
-            # The flooders were disconnected as slow consumers, the good client never was.
-            await errors.wait_for(SlowConsumerError, count=12)
+            assert await asyncio.wait_for(flood.stdout.readline(), WAIT) == b"ready\n"
+            flood.stdin.write(b"go\n")
+            await asyncio.wait_for(underway.wait(), WAIT)
+            calls = failed = 0
+            while len(errors.of(SlowConsumerError)) < 12 or calls < 20:
+                calls += 1
+                try:
+                    await good.send_sync(MessageV1(message=f"{calls}"), timeout=1.0, expect=ReplyV1)
+                except SyncTimeoutError:
+                    failed += 1
+                if calls > 100_000:
+                    raise AssertionError(f"the flooders were not dropped: {errors.of(SlowConsumerError)}")
+            assert failed == 0, f"{failed} of {calls} calls timed out during the flood"
+            assert good.status is Status.RUNNING
         finally:
-            for task in floods:
-                task.cancel()
-            for ws in flooders:
-                ws.transport.abort()
+            flood.stdin.close()
+            await asyncio.wait_for(flood.wait(), WAIT)
 
 
 async def test_duplicate_origin_or_host_headers_get_400_and_nothing_breaks() -> None:
