@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -144,4 +145,10 @@ class RawClient:
 
     def abort(self) -> None:
         """Drop the socket (test teardown)."""
+        self.writer.transport.abort()
+
+    def reset(self) -> None:
+        """Drop the socket with a TCP reset, as a crashed or killed peer's kernel does."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.writer.transport.abort()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 import time
 from asyncio.subprocess import PIPE
@@ -24,7 +25,7 @@ from goomerang_runtime import (
     Status,
     SyncTimeoutError,
 )
-from goomerang_runtime._codec import encode_message
+from goomerang_runtime._codec import encode_message, encode_subscribe
 from goomerang_runtime.config import ServerConfig
 
 from .helpers import OUR_PEER, WAIT, Collector, Counter, only_on
@@ -265,3 +266,80 @@ async def test_a_compression_bomb_is_bounded_per_connection() -> None:
             ws.transport.abort()
         print(f"peak MiB {peak:.0f}, handled {handled.count}")
         assert peak < 160, peak
+
+
+class _Records(logging.Handler):
+    """Every record logged outside goomerang's own logger (asyncio's, the transports')."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith("goomerang"):
+            self.messages.append(f"{record.name}: {record.getMessage()}")
+
+
+async def _read_until_gone(raw: RawClient, first: asyncio.Event) -> None:
+    with contextlib.suppress(OSError):
+        while await raw.reader.read(1 << 20):
+            first.set()
+
+
+@pytest.mark.parametrize("path", ["broadcast", "publish", "replies"])
+async def test_writing_stops_when_a_connection_is_reset(path: str) -> None:
+    """20 reading clients reset their sockets (as a killed process's kernel does) while the server
+    writes 50 frames to each per turn of the loop, on each path a frame takes: the server stops
+    writing to a connection as soon as its transport is gone, so asyncio logs nothing (it logs
+    "socket.send() raised exception." for each write past the 5th into a dead transport)."""
+    records = _Records()
+    logging.getLogger().addHandler(records)
+    server = Server(heartbeat_interval=None)
+    errors = Collector()
+    server.on_error(errors)
+    subscribed, gone = Counter(), Counter()
+    server.on_subscribe(lambda topic: subscribed.hit())
+    server.on_disconnect(lambda peer: gone.hit())
+    burst = 50
+
+    async def handle(sender: Sender, msg: Message[MessageV1]) -> None:
+        for _ in range(burst):
+            await sender.send(ReplyV1(message="r"))
+
+    server.handle(MessageV1, handle)
+    request, _, _ = encode_message(MessageV1(message="go"))
+    clients = 20
+    try:
+        async with server:
+            raws = [await RawClient.connect(server.addr, headers=OUR_PEER) for _ in range(clients)]
+            firsts = [asyncio.Event() for _ in raws]
+            readers = [asyncio.create_task(_read_until_gone(r, first)) for r, first in zip(raws, firsts, strict=True)]
+            for raw in raws:
+                for _ in range(1 if path == "publish" else 200):
+                    raw.send(OP_BINARY, encode_subscribe("news") if path == "publish" else request)
+            await subscribed.wait_for(clients if path == "publish" else 0)
+            stop = asyncio.Event()
+
+            async def pump() -> None:
+                while not stop.is_set():
+                    for _ in range(burst):
+                        if path == "broadcast":
+                            await server.broadcast(ReplyV1(message="b"), timeout=WAIT)
+                        elif path == "publish":
+                            await server.publish("news", ReplyV1(message="p"))
+                    await asyncio.sleep(0)
+
+            pumping = asyncio.create_task(pump())
+            async with asyncio.timeout(WAIT):  # every connection is being written to
+                for first in firsts:
+                    await first.wait()
+            for raw in raws:
+                raw.reset()
+            await gone.wait_for(clients)
+            stop.set()
+            await asyncio.wait_for(pumping, WAIT)
+            await asyncio.wait_for(asyncio.gather(*readers), WAIT)
+    finally:
+        logging.getLogger().removeHandler(records)
+    assert records.messages == []
+    assert len(errors.items) >= clients, "each lost connection is reported"
