@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pathlib
 import struct
 
 import pytest
@@ -138,3 +139,19 @@ async def test_a_frame_past_the_limit_is_cut_off_before_it_is_all_read(our_peer:
             await errors.wait_for(MessageTooBigError)
         finally:
             raw.abort()
+
+
+def test_every_test_bound_to_one_transport_is_listed_in_the_docs() -> None:
+    """The docs' table of what does not run on one transport names every test marked ``only_on``."""
+    root = pathlib.Path(__file__).parent
+    bound: list[str] = []
+    for path in sorted(root.rglob("test_*.py")):
+        lines = path.read_text().splitlines()
+        for n, line in enumerate(lines):
+            if line.lstrip().startswith("@only_on("):
+                test = next(other for other in lines[n + 1 :] if other.lstrip().startswith(("def ", "async def ")))
+                name = test.split("def ", 1)[1].split("(", 1)[0]
+                bound.append(f"{path.relative_to(root).as_posix()}::{name}")
+    assert bound, "only_on is used by at least the compression test"
+    docs = (root.parent / "docs" / "runtime.md").read_text()
+    assert [test for test in bound if f"`{test}`" not in docs] == []
