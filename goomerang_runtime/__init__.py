@@ -39,6 +39,7 @@ from .errors import (
     LimitError,
     MessageTooBigError,
     NoHandlerError,
+    NoReplyError,
     NotRunningError,
     PayloadDecodeError,
     ProtocolError,
@@ -55,15 +56,27 @@ from .errors import (
     UnexpectedReplyError,
     UnknownKindError,
     UnknownReplyError,
+    UnsupportedPeerError,
     UsageError,
 )
-from .handler import Handler, HandlerObject, Middleware, PeerInfo, Sender
+from .handler import Handler, HandlerObject, HasPeer, Middleware, PeerInfo, PeerRef, Responder, Sender
 from .message import Message, Metadata, ProtoMessage, kind_of
 from .middleware import MessageObserver, exception_guard, logging_middleware, metrics_middleware
 from .registry import MessageRegistry
 from .routes import HttpRequest, HttpResponse, Route, health_route, text_response
 from .server import BroadcastResult, Server
-from .service import ClientContext, Pusher, SendRpc, ServerContext, SyncContext, SyncRpc, Topic, TopicPeer
+from .service import (
+    ClientContext,
+    ClientStub,
+    ClientSyncContext,
+    Pusher,
+    SendRpc,
+    ServerContext,
+    SyncContext,
+    SyncRpc,
+    Topic,
+    TopicPeer,
+)
 from .signals import GracefulExit, graceful_exit
 from .status import Status
 from .subscription import Subscription
@@ -84,6 +97,8 @@ __all__ = [
     "BrokerState",
     "Client",
     "ClientContext",
+    "ClientStub",
+    "ClientSyncContext",
     "ClientConfig",
     "ClientOptions",
     "ConfigError",
@@ -100,6 +115,7 @@ __all__ = [
     "HandlerObject",
     "HeartbeatTimeoutError",
     "HandshakeRequest",
+    "HasPeer",
     "HookError",
     "LimitError",
     "HttpRequest",
@@ -113,9 +129,11 @@ __all__ = [
     "Metadata",
     "Middleware",
     "NoHandlerError",
+    "NoReplyError",
     "NotRunningError",
     "PayloadDecodeError",
     "PeerInfo",
+    "PeerRef",
     "ProtoMessage",
     "ProtocolError",
     "NatsBroker",
@@ -125,6 +143,7 @@ __all__ = [
     "ReconnectPolicy",
     "RegistrationClosedError",
     "RemoteHandlerError",
+    "Responder",
     "Route",
     "RouteError",
     "SendRpc",
@@ -148,6 +167,7 @@ __all__ = [
     "UnexpectedReplyError",
     "UnknownKindError",
     "UnknownReplyError",
+    "UnsupportedPeerError",
     "UsageError",
     "exception_guard",
     "graceful_exit",

@@ -22,6 +22,7 @@ from .protocol_pb2 import BroadcastCmd, Frame, PublishCmd, SubscribeCmd, Unsubsc
 
 __all__ = [
     "BROADCAST_KIND",
+    "CALL_HEADER",
     "COMMAND_KINDS",
     "HEADER_PREFIX",
     "TOPIC_HEADER",
@@ -37,6 +38,7 @@ __all__ = [
     "decode_frame",
     "decode_message",
     "encode_broadcast",
+    "encode_call",
     "encode_frame",
     "encode_message",
     "encode_publish",
@@ -53,6 +55,14 @@ __all__ = [
 HEADER_PREFIX = "message-"
 TOPIC_HEADER = "goomerang-topic"
 """Header a Python server adds to publication deliveries (beyond Go): the topic."""
+CALL_HEADER = "goomerang-server-call"
+"""Header on both frames of a server-to-client request, the request and its reply (beyond Go).
+
+It tells them apart from the frames of a client's own sync requests, which
+carry a uuid and ``is_sync`` too: a client takes a marked sync frame for a
+request, a server a marked one for a reply.
+"""
+_CALL_MARK = {CALL_HEADER: "1"}
 BROADCAST_KIND = kind_of(BroadcastCmd)
 SUBSCRIBE_KIND = kind_of(SubscribeCmd)
 PUBLISH_KIND = kind_of(PublishCmd)
@@ -218,6 +228,22 @@ def encode_message(
         payload = msg.SerializeToString()
         headers = None
     return encode_frame(kind, payload, headers, uuid=uuid, is_sync=is_sync), len(payload), kind
+
+
+def encode_call(msg: Message[ProtoMessage] | ProtoMessage, uuid: str) -> tuple[bytes, int, str]:
+    """A frame of a server-to-client exchange (request or reply): sync, `uuid`, marked with CALL_HEADER.
+
+    Returns the bytes, the payload size and the kind.
+    """
+    if isinstance(msg, Message):
+        kind = msg.kind
+        payload = msg.payload.SerializeToString()
+        headers = {**msg.headers, **_CALL_MARK}
+    else:
+        kind = kind_of(msg)
+        payload = msg.SerializeToString()
+        headers = _CALL_MARK
+    return encode_frame(kind, payload, headers, uuid=uuid, is_sync=True), len(payload), kind
 
 
 def decode_frame(data: bytes) -> Frame:

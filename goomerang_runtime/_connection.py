@@ -8,20 +8,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ._codec import encode_frame, encode_message
+from ._codec import encode_message
 from ._gate import ReceiveGate
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
 from ._outbox import Outbox, QueueFullTimeout, frames_text
-from .errors import ConnectionLostError, GoomerangError, HandlerError, SlowConsumerError
-from .extensions import ERROR_REPLY, TOPIC_HEADER, WILDCARDS
+from ._replies import error_reply
+from .errors import ConnectionLostError, GoomerangError, SlowConsumerError
+from .extensions import ERROR_REPLY, SERVER_REQUESTS, TOPIC_HEADER, WILDCARDS
 from .handler import PeerInfo
 from .hooks import Hook
-from .message import Message, ProtoMessage, kind_of
-from .reply_pb2 import ErrorReply
+from .message import Message, ProtoMessage
 
 __all__ = ["ConnectionSender", "ReplySender", "ServerConnection", "as_message"]
-
-ERROR_REPLY_KIND = kind_of(ErrorReply)
 
 
 def as_message(msg: Message[ProtoMessage] | ProtoMessage) -> Message[ProtoMessage]:
@@ -70,6 +68,7 @@ class ServerConnection:
         "peer",
         "pending_sync",
         "sender",
+        "server_requests",
         "task",
         "topic_header",
         "topics",
@@ -101,6 +100,8 @@ class ServerConnection:
         """Subscriptions are wildcard patterns; for a Go client every topic is a plain string."""
         self.error_reply = ERROR_REPLY in extensions
         """A failed sync request is answered with an ErrorReply; a Go client gets nothing, as from Go."""
+        self.server_requests = SERVER_REQUESTS in extensions
+        """The server may send this client sync requests (``Server.send_sync``); never a Go client."""
         self.topics: set[str] = set()
         self.gate: ReceiveGate | None = None
         """Checks topics reached through wildcard subscriptions, when the server authorises."""
@@ -354,13 +355,7 @@ class ReplySender:
         self.replied = True
         if not self._conn.error_reply:
             return
-        cause = error.error if isinstance(error, HandlerError) else error
-        reply = ErrorReply(
-            request_kind=request_kind,
-            error_type=type(cause).__name__,
-            message=str(cause) if self._conn.error_details else "",
-        ).SerializeToString()
-        data = encode_frame(ERROR_REPLY_KIND, reply, uuid=self._uuid, is_sync=True)
+        data = error_reply(self._uuid, request_kind, error, self._conn.error_details)
         # If the client is gone, its caller fails on the lost connection instead.
         with contextlib.suppress(ConnectionLostError, SlowConsumerError):
             self._conn.push(data)

@@ -9,12 +9,14 @@ import random
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack, overload
+from typing import Any, Self, TypeVar, Unpack, cast, overload
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from ._answer import RequestSender, answering, settled
 from ._codec import (
+    CALL_HEADER,
     RequestIds,
     decode_frame,
     decode_message,
@@ -24,7 +26,7 @@ from ._codec import (
     encode_subscribe,
     encode_unsubscribe,
 )
-from ._connection import ERROR_REPLY_KIND, as_message
+from ._connection import as_message
 from ._deadlines import Deadlines
 from ._dispatch import Dispatcher
 from ._fastrecv import InboxClientConnection
@@ -32,6 +34,7 @@ from ._heartbeat import keep_alive
 from ._link import CLOSE_NORMAL, Link, LinkClosed, WebSocketLink
 from ._outbox import Outbox, frames_text
 from ._peer import PeerBase
+from ._replies import accepted, read_reply
 from .config import ClientConfig, ClientOptions
 from .errors import (
     AlreadyRunningError,
@@ -53,12 +56,19 @@ from .errors import (
     UnknownKindError,
     UnknownReplyError,
 )
-from .extensions import EXTENSIONS_HEADER, GO_WIRE, SUPPORTED, WILDCARDS, format_extensions, parse_extensions
-from .handler import Handler, HandlerObject, PeerInfo, build_chain, to_handler
+from .extensions import (
+    EXTENSIONS_HEADER,
+    GO_WIRE,
+    SERVER_REQUESTS,
+    SUPPORTED,
+    WILDCARDS,
+    format_extensions,
+    parse_extensions,
+)
+from .handler import Handler, HandlerObject, PeerInfo, Responder, build_chain, to_handler
 from .hooks import Hook
 from .message import Message, ProtoMessage, kind_of
 from .protocol_pb2 import Frame
-from .reply_pb2 import ErrorReply
 from .status import Status
 from .subscription import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, Subscription
 from .topics import pattern_matches, validate_pattern, validate_topic
@@ -74,23 +84,10 @@ TopicFn = TypeVar("TopicFn", bound=Callable[[str], object])
 PublishFn = TypeVar("PublishFn", bound=Callable[[str, str], object])
 
 
-_ERROR_REPLY: dict[str, type[ProtoMessage]] = {ERROR_REPLY_KIND: ErrorReply}
-
 _log = logging.getLogger("goomerang.client")
 """Connections, disconnections, reconnection attempts and refusals; extras ``peer`` (``"server"``),
 ``address`` (the server's ``host:port``) and ``url``, with ``status``, ``reason``, ``code``, ``attempt``
 or ``delay`` where they apply."""
-
-_ACCEPTED: dict[type[ProtoMessage] | tuple[type[ProtoMessage], ...], dict[str, type[ProtoMessage]]] = {}
-
-
-def _accepted(expect: type[ProtoMessage] | tuple[type[ProtoMessage], ...]) -> dict[str, type[ProtoMessage]]:
-    """Kind -> class of the replies a send_sync accepts (cached: stubs pass the same tuple each call)."""
-    found = _ACCEPTED.get(expect)
-    if found is None:
-        classes = expect if isinstance(expect, tuple) else (expect,)
-        found = _ACCEPTED[expect] = {kind_of(cls): cls for cls in classes}
-    return found
 
 
 class _Pending:
@@ -148,6 +145,8 @@ class Client(PeerBase[ClientConfig]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deadlines: Deadlines | None = None
         self._topic_routes: dict[str, tuple[str, Handler[Any]]] = {}
+        self._request_chains: dict[str, Handler[Any]] = {}
+        """Kind -> the chain answering the server's requests of that kind (its handler's reply is sent)."""
         self._streams: dict[str, list[Subscription[Any]]] = {}
         """Subscription iterators by topic, in the order they were entered."""
         self._stream_kinds: dict[str, int] = {}
@@ -190,6 +189,20 @@ class Client(PeerBase[ClientConfig]):
     def subscriptions(self) -> frozenset[str]:
         """Topics this client is subscribed to (with :meth:`subscribe` or an entered :meth:`subscription`)."""
         return frozenset(self._topics | self._streams.keys())
+
+    def handle(self, kind: type[P], handler: Responder[P] | HandlerObject[P]) -> None:
+        """Run `handler` for every incoming message of `kind`; registers the kind.
+
+        As on a server, `handler` is an async callable ``(sender, message)``
+        or an object with such a ``handle`` method. On a client it may also
+        return a reply: when the message is a request of the server
+        (:meth:`Server.send_sync <goomerang_runtime.Server.send_sync>`), what
+        it returns is sent back as the reply; a handler that raises or
+        returns None answers with an error (the server's call raises
+        :class:`RemoteHandlerError`). For a plain message the return value is
+        ignored. The handler's sender sends plain messages, never the reply.
+        """
+        super().handle(kind, cast("Handler[P] | HandlerObject[P]", handler))
 
     # Hooks of the client's own operations (see also PeerBase.on_send).
 
@@ -315,6 +328,12 @@ class Client(PeerBase[ClientConfig]):
         )
         self._closing_by_us = False
         self._finished = asyncio.Event()
+        self._request_chains = {}
+        if SERVER_REQUESTS in self._extensions:
+            self._request_chains = {
+                kind: settled(build_chain(answering(handler), self._middlewares), self._report)
+                for kind, handler in self._handlers.items()
+            }
         sender = _ClientSender(self, PeerInfo("server", link.remote_address, extensions=self._extensions))
         loop = self._loop = asyncio.get_running_loop()
         self._deadlines = Deadlines(loop, self._pending, self._expire)
@@ -497,6 +516,7 @@ class Client(PeerBase[ClientConfig]):
         assert dispatcher is not None
         report = self._report
         reason = ConnectionLostError("the server closed the connection", CLOSE_NORMAL)
+        answers = SERVER_REQUESTS in self._extensions
         try:
             while True:
                 data: bytes | str | None = link.recv_nowait()
@@ -522,7 +542,10 @@ class Client(PeerBase[ClientConfig]):
                     report(exc)
                     continue
                 if frame.is_sync:
-                    self._complete(frame)
+                    if answers and CALL_HEADER in frame.headers:
+                        await self._answer_request(frame, sender.peer)
+                    else:
+                        self._complete(frame)
                     continue
                 try:
                     msg = decode_message(frame, classes)
@@ -539,6 +562,35 @@ class Client(PeerBase[ClientConfig]):
         if not self._closing_by_us:
             await self._finish(self._config.close_wait)
 
+    async def _answer_request(self, frame: Frame, peer: PeerInfo) -> None:
+        """A request of the server: run the chain of its kind, which answers (see ``_answer.py``)."""
+        replier = RequestSender(peer, frame.uuid, self.send, self._send_reply)
+        try:
+            msg = decode_message(frame, self._registry.classes)
+        except (UnknownKindError, PayloadDecodeError) as exc:
+            self._report(exc)
+            await replier.fail(frame.kind, exc)
+            return
+        del msg.headers[CALL_HEADER]
+        assert self._dispatcher is not None
+        # Without a chain of its kind, the dispatcher answers NoHandlerError.
+        await self._dispatcher.dispatch(replier, msg, self._request_chains.get(msg.kind))
+
+    async def _send_reply(self, data: bytes, kind: str, size: int) -> None:
+        """Queue a reply to the server's request; one the closed connection cannot take is reported."""
+        started = time.perf_counter()
+        outbox = self._outbox
+        try:
+            if outbox is None or self._status is not Status.RUNNING:
+                raise NotRunningError("reply to the server", self._status.name)
+            if not outbox.offer(data):
+                await outbox.put(data)
+        except (NotRunningError, ConnectionLostError) as exc:
+            self._report(ConnectionLostError(f"reply of kind {kind!r} to the server's request never sent: {exc}"))
+            return
+        if size >= 0 and self._send_hook.callables:
+            self._send_hook(kind, size, time.perf_counter() - started)
+
     def _expire(self, request_id: str, timeout: float) -> None:
         call = self._pending.get(request_id)
         if call is not None and not call.future.done():
@@ -550,19 +602,10 @@ class Client(PeerBase[ClientConfig]):
             self._report(UnknownReplyError(frame.uuid, frame.kind))
             return
         fut = call.future
-        kind = frame.kind
         try:
-            if kind == ERROR_REPLY_KIND:
-                err = decode_message(frame, _ERROR_REPLY).payload
-                assert isinstance(err, ErrorReply)
-                fut.set_exception(RemoteHandlerError(err.request_kind, err.error_type, err.message))
-                return
-            if call.expect is None:
-                fut.set_result(decode_message(frame, self._registry.classes))
-                return
-            if kind not in call.expect:
-                raise UnexpectedReplyError(kind, tuple(call.expect))
-            fut.set_result(decode_message(frame, call.expect))
+            fut.set_result(read_reply(frame, call.expect, self._registry.classes))
+        except RemoteHandlerError as exc:
+            fut.set_exception(exc)
         except (UnknownKindError, PayloadDecodeError, UnexpectedReplyError) as exc:
             # The caller gets it, and so do the error hooks: no frame stops the read loop.
             fut.set_exception(exc)
@@ -634,8 +677,7 @@ class Client(PeerBase[ClientConfig]):
         data, size, kind = encode_message(msg, uuid=request_id, is_sync=True)
         assert self._loop is not None  # set while RUNNING, which the outbox implies
         fut: asyncio.Future[Message[ProtoMessage]] = self._loop.create_future()
-        accepted = None if expect is None else _accepted(expect)
-        self._pending[request_id] = _Pending(kind, fut, accepted)
+        self._pending[request_id] = _Pending(kind, fut, None if expect is None else accepted(expect))
         if timeout is not None:  # no task cancellation scope nor timer per call: see _deadlines.py
             assert self._deadlines is not None
             self._deadlines.add(request_id, timeout)

@@ -12,7 +12,9 @@ be built on the second branch only::
     │   ├── RegistrationClosedError handle()/middleware() after start
     │   ├── TopicError              an invalid topic or subscription pattern
     │   ├── DuplicateKindError      two message classes for one kind
-    │   └── DuplicateHandlerError   two handlers for one kind
+    │   ├── DuplicateHandlerError   two handlers for one kind
+    │   ├── UnsupportedPeerError    the peer lacks the extension a call needs (a Go peer)
+    │   └── NoReplyError            a handler of a server's request returned no reply
     ├── ProtocolError               the peer sent something we cannot use
     │   ├── FrameDecodeError        bytes that are not a goomerang Frame
     │   ├── TextFrameError          a text WebSocket message
@@ -64,6 +66,7 @@ __all__ = [
     "LimitError",
     "MessageTooBigError",
     "NoHandlerError",
+    "NoReplyError",
     "NotRunningError",
     "PayloadDecodeError",
     "ProtocolError",
@@ -80,6 +83,7 @@ __all__ = [
     "UnexpectedReplyError",
     "UnknownKindError",
     "UnknownReplyError",
+    "UnsupportedPeerError",
     "UsageError",
 ]
 
@@ -174,6 +178,41 @@ class DuplicateHandlerError(UsageError):
 
     def __str__(self) -> str:
         return f"kind {self.kind!r} already has a handler"
+
+
+class UnsupportedPeerError(UsageError):
+    """The peer does not speak the extension an operation needs: nothing was sent.
+
+    A Go peer speaks none (see :mod:`goomerang_runtime.extensions`), nor does
+    a peer of this library with ``extensions=False``.
+    """
+
+    def __init__(self, peer: str, operation: str, extension: str) -> None:
+        self.peer = peer
+        self.operation = operation
+        self.extension = extension
+        super().__init__(peer, operation, extension)
+
+    def __str__(self) -> str:
+        return (
+            f"cannot {self.operation} to {self.peer}: it did not agree on the {self.extension!r} extension"
+            " (a Go client, or extensions=False); nothing was sent"
+        )
+
+
+class NoReplyError(UsageError):
+    """A client's handler of a server's request finished without returning a reply.
+
+    Reported to the client's error hooks; the server's caller gets
+    :class:`RemoteHandlerError` with this error's name, at once.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(kind)
+
+    def __str__(self) -> str:
+        return f"the handler of the server's request {self.kind!r} returned no reply"
 
 
 # The peer sent something we cannot use.

@@ -23,6 +23,9 @@ The tokens, and what each changes when both ends agree::
     ``close-codes``           precise close codes (1009 message too big, 1013
                               slow consumer, 1011 ...); without it every close
                               frame carries 1000 and an empty reason
+    ``server-requests``       the server may ask a client and wait for its
+                              reply (``Server.send_sync``); without it the
+                              server refuses before sending anything
     ========================  ==================================================
 """
 
@@ -35,6 +38,7 @@ __all__ = [
     "ERROR_REPLY",
     "EXTENSIONS_HEADER",
     "GO_WIRE",
+    "SERVER_REQUESTS",
     "SUPPORTED",
     "TOPIC_HEADER",
     "WILDCARDS",
@@ -55,7 +59,10 @@ ERROR_REPLY: Final = "error-reply"
 CLOSE_CODES: Final = "close-codes"
 """Close frames carry precise codes (1009, 1013, 1011...); without it always 1000 and no reason."""
 
-SUPPORTED: Final = frozenset({TOPIC_HEADER, WILDCARDS, ERROR_REPLY, CLOSE_CODES})
+SERVER_REQUESTS: Final = "server-requests"
+"""The server may send sync requests to the client and wait for its replies (``Server.send_sync``)."""
+
+SUPPORTED: Final = frozenset({TOPIC_HEADER, WILDCARDS, ERROR_REPLY, CLOSE_CODES, SERVER_REQUESTS})
 """Every extension this library speaks."""
 
 GO_WIRE: Final[frozenset[str]] = frozenset()

@@ -11,8 +11,11 @@ from .message import Message, ProtoMessage
 __all__ = [
     "Handler",
     "HandlerObject",
+    "HasPeer",
     "Middleware",
     "PeerInfo",
+    "PeerRef",
+    "Responder",
     "Sender",
     "build_chain",
     "to_handler",
@@ -57,6 +60,28 @@ class Sender(Protocol):
 
 Handler: TypeAlias = Callable[[Sender, Message[P]], Awaitable[None]]
 """An async callable ``(sender, message) -> None`` for one kind of message."""
+
+
+Responder: TypeAlias = Callable[[Sender, Message[P]], Awaitable[ProtoMessage | Message[ProtoMessage] | None]]
+"""A client handler that may answer: ``(sender, message) -> reply or None``.
+
+What it returns is the reply when the message is a server's request
+(``Server.send_sync``); for a plain message it is ignored. Every
+:data:`Handler` is a Responder that never answers.
+"""
+
+
+class HasPeer(Protocol):
+    """Anything bound to one connection: a handler's sender, a service method's context."""
+
+    @property
+    def peer(self) -> PeerInfo:
+        """Who the connection leads to."""
+        ...
+
+
+PeerRef: TypeAlias = HasPeer | PeerInfo | str
+"""One client connection of a server: a handler's sender or context, its :class:`PeerInfo`, or its id."""
 
 
 class HandlerObject(Protocol[P_contra]):

@@ -12,7 +12,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, NamedTuple, Self, TypeVar, Unpack, overload
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
@@ -20,7 +20,9 @@ from websockets.asyncio.server import ServerConnection as WsConnection
 from websockets.asyncio.server import serve
 from websockets.http11 import Request, Response
 
+from ._calls import ServerCalls
 from ._codec import (
+    CALL_HEADER,
     COMMAND_KINDS,
     BroadcastCommand,
     Command,
@@ -62,9 +64,18 @@ from .errors import (
     TextFrameError,
     TopicError,
     UnknownKindError,
+    UnsupportedPeerError,
 )
-from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, GO_WIRE, SUPPORTED, format_extensions, negotiate
-from .handler import PeerInfo
+from .extensions import (
+    CLOSE_CODES,
+    EXTENSIONS_HEADER,
+    GO_WIRE,
+    SERVER_REQUESTS,
+    SUPPORTED,
+    format_extensions,
+    negotiate,
+)
+from .handler import PeerInfo, PeerRef
 from .hooks import Hook
 from .message import Message, ProtoMessage
 from .routes import Route, answer_route
@@ -77,6 +88,9 @@ if TYPE_CHECKING:
 __all__ = ["BroadcastResult", "Server"]
 
 Fn = TypeVar("Fn", bound=Callable[..., object])
+R = TypeVar("R", bound=ProtoMessage)
+R2 = TypeVar("R2", bound=ProtoMessage)
+R3 = TypeVar("R3", bound=ProtoMessage)
 
 _TURN = 32
 """Frames a connection's read loop handles in a row, without waiting to read, before it yields a turn."""
@@ -101,6 +115,15 @@ def _refuse(ws: WsConnection, status: int, text: str, level: int = logging.INFO)
             extra={"peer": None, "address": address, "status": status, "reason": reason},
         )
     return ws.respond(status, text)
+
+
+def _peer_id(to: PeerRef) -> str:
+    """The connection id `to` names."""
+    if isinstance(to, str):
+        return to
+    if isinstance(to, PeerInfo):
+        return to.id
+    return to.peer.id
 
 
 def _check_topic(topic: str) -> str:
@@ -153,6 +176,7 @@ class Server(PeerBase[ServerConfig]):
         self._principals: weakref.WeakKeyDictionary[object, object] = weakref.WeakKeyDictionary()
         """Each handshake connection's principal, from authentication until it is served."""
         self._pubsub = PubSub(self._config.broker, self._connections.values, self._report)
+        self._calls = ServerCalls(self._registry.classes, self._report)
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
         self._subscribe_hook: Hook[[str]] = Hook("on_subscribe", self._report)
@@ -186,6 +210,11 @@ class Server(PeerBase[ServerConfig]):
     def peers(self) -> list[PeerInfo]:
         """The clients connected now."""
         return [conn.peer for conn in self._connections.values()]
+
+    @property
+    def pending_sync(self) -> int:
+        """:meth:`send_sync` calls waiting for a client's reply now."""
+        return len(self._calls)
 
     @property
     def replica_id(self) -> str:
@@ -549,6 +578,7 @@ class Server(PeerBase[ServerConfig]):
             if beat is not None:
                 beat.cancel()
             del self._connections[peer.id]
+            self._calls.fail_peer(peer.id, ConnectionLostError(f"{peer.id} left before replying"))
             conn.discard(ConnectionLostError("connection closed"))
             if conn.gate is not None:
                 conn.gate.close()
@@ -607,6 +637,9 @@ class Server(PeerBase[ServerConfig]):
                 continue
             try:
                 frame = decode_frame(data)
+                if frame.is_sync and conn.server_requests and CALL_HEADER in frame.headers:
+                    self._calls.complete(conn.peer.id, frame)  # a reply to our own request
+                    continue
                 if frame.kind in COMMAND_KINDS:
                     await self._run_command(conn, decode_command(frame))
                     continue
@@ -817,6 +850,86 @@ class Server(PeerBase[ServerConfig]):
         conn.kick(CLOSE_POLICY_VIOLATION, ConnectionLostError(reason, CLOSE_POLICY_VIOLATION))
         if gone is not None and gone is not asyncio.current_task():
             await asyncio.shield(gone)
+
+    @overload
+    async def send_sync(
+        self,
+        to: PeerRef,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: None = None,
+    ) -> Message[ProtoMessage]: ...
+
+    @overload
+    async def send_sync(
+        self, to: PeerRef, msg: Message[ProtoMessage] | ProtoMessage, *, timeout: float | None = None, expect: type[R]
+    ) -> Message[R]: ...
+
+    @overload
+    async def send_sync(
+        self,
+        to: PeerRef,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: tuple[type[R], type[R2]],
+    ) -> Message[R | R2]: ...
+
+    @overload
+    async def send_sync(
+        self,
+        to: PeerRef,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: tuple[type[R], type[R2], type[R3]],
+    ) -> Message[R | R2 | R3]: ...
+
+    @overload
+    async def send_sync(
+        self,
+        to: PeerRef,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: tuple[type[ProtoMessage], ...],
+    ) -> Message[ProtoMessage]: ...
+
+    async def send_sync(
+        self,
+        to: PeerRef,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: type[ProtoMessage] | tuple[type[ProtoMessage], ...] | None = None,
+    ) -> Message[ProtoMessage]:
+        """Send a request to one client and wait for its reply (the ``server-requests`` extension).
+
+        `to` is a handler's sender or context, a :class:`PeerInfo` or a
+        connection id. The client's handler of the request's kind answers
+        with what it returns. With `expect` (a class, or a tuple of classes:
+        the result is typed as their union) only those kinds are accepted and
+        they need no registration; without it any registered kind is.
+        Raises :class:`UnsupportedPeerError` before sending anything to a
+        client that did not agree on the extension (a Go client),
+        :class:`ConnectionLostError` if the client is not connected or leaves
+        before replying, :class:`SyncTimeoutError` after `timeout` seconds,
+        :class:`RemoteHandlerError` if the client's handler raised (or
+        returned no reply) and :class:`UnexpectedReplyError` for a reply kind
+        outside `expect`.
+        """
+        if self._status is not Status.RUNNING:
+            raise NotRunningError("send_sync", self._status.name)
+        if timeout is not None and timeout != timeout:  # NaN
+            raise ValueError("send_sync timeout is NaN")
+        peer = _peer_id(to)
+        conn = self._connections.get(peer)
+        if conn is None:
+            raise ConnectionLostError(f"no connected client {peer!r}")
+        if not conn.server_requests:
+            raise UnsupportedPeerError(peer, "send_sync", SERVER_REQUESTS)
+        return await self._calls.call(conn, msg, expect, timeout)
 
     async def send_to(self, peer_id: str, msg: Message[ProtoMessage] | ProtoMessage) -> int:
         """Send `msg` to one connected client by its :attr:`PeerInfo.id`."""

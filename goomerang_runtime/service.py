@@ -8,19 +8,30 @@ They are usable by hand too.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Generic, cast
+from typing import Any, Generic, cast, overload
 
 from typing_extensions import TypeVar
 
 from .client import Client
 from .errors import TopicError, UsageError
-from .handler import Handler, HandlerObject, PeerInfo, Sender
+from .handler import Handler, HandlerObject, PeerInfo, PeerRef, Responder, Sender
 from .message import Message, Metadata, ProtoMessage, kind_of
 from .server import BroadcastResult, Server
 from .subscription import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, Subscription
 from .topics import is_pattern, pattern_covers, pattern_matches, validate_pattern
 
-__all__ = ["ClientContext", "Pusher", "SendRpc", "ServerContext", "SyncContext", "SyncRpc", "Topic", "TopicPeer"]
+__all__ = [
+    "ClientContext",
+    "ClientStub",
+    "ClientSyncContext",
+    "Pusher",
+    "SendRpc",
+    "ServerContext",
+    "SyncContext",
+    "SyncRpc",
+    "Topic",
+    "TopicPeer",
+]
 
 Req = TypeVar("Req", bound=ProtoMessage)
 Req_co = TypeVar("Req_co", bound=ProtoMessage, covariant=True)
@@ -158,6 +169,17 @@ class ClientContext(Generic[Req_co]):
         return self._message.metadata
 
 
+class ClientSyncContext(ClientContext[Req_co]):
+    """The context of a client-side sync method (a server's request): a client context plus the reply's headers."""
+
+    __slots__ = ("reply_headers",)
+
+    def __init__(self, message: Message[Req_co], sender: Sender, client: Client) -> None:
+        super().__init__(message, sender, client)
+        self.reply_headers: dict[str, str] = {}
+        """Headers to put on the reply (the method's return value)."""
+
+
 class SyncRpc(Generic[Req, Rep]):
     """A request/reply rpc: `Req` in, one of `replies` (typed `Rep`) back."""
 
@@ -199,6 +221,86 @@ class SyncRpc(Generic[Req, Rep]):
             await sender.send(Message(reply, headers) if headers else reply)
 
         return handle
+
+    async def ask(
+        self,
+        server: Server,
+        to: PeerRef,
+        request: Req,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Rep:
+        """Send `request` to one client (a client-handled rpc) and return its reply payload (one of `replies`)."""
+        sent = Message(request, headers) if headers else request
+        reply = await server.send_sync(to, sent, timeout=timeout, expect=self.replies)
+        return cast("Rep", reply.payload)
+
+    async def ask_message(
+        self,
+        server: Server,
+        to: PeerRef,
+        request: Req,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Message[Rep]:
+        """Send `request` to one client and return its whole reply: payload, headers and metadata."""
+        sent = Message(request, headers) if headers else request
+        reply = await server.send_sync(to, sent, timeout=timeout, expect=self.replies)
+        return cast("Message[Rep]", reply)
+
+    def serve_client(
+        self, client: Client, method: Callable[[Req, ClientSyncContext[Req]], Awaitable[Rep]]
+    ) -> Responder[Req]:
+        """A client handler that runs `method` and answers the server's request with what it returns."""
+        replies = self.replies
+        name = self.name
+
+        async def handle(sender: Sender, msg: Message[Req]) -> Message[ProtoMessage] | ProtoMessage:
+            ctx = ClientSyncContext(msg, sender, client)
+            reply = await method(msg.payload, ctx)
+            if not isinstance(reply, replies):
+                expected = ", ".join(kind_of(cls) for cls in replies)
+                raise TypeError(f"{name} returned {type(reply).__name__}, expected one of {expected}")
+            headers = ctx.reply_headers
+            return Message(reply, headers) if headers else reply
+
+        return handle
+
+
+class ClientStub:
+    """What a generated server-side stub of a client-handled service builds on: one client connection.
+
+    Bind it to a connection with a server handler's context,
+    ``DeviceStub(ctx)``, or with the server and a handler's sender, a
+    :class:`PeerInfo` or a connection id, ``DeviceStub(server, peer)``.
+    Each call waits for that client's reply (:meth:`Server.send_sync`).
+    """
+
+    __slots__ = ("_peer_id", "_server")
+
+    @overload
+    def __init__(self, ctx: ServerContext[ProtoMessage], /) -> None: ...
+
+    @overload
+    def __init__(self, server: Server, to: PeerRef, /) -> None: ...
+
+    def __init__(self, server: Server | ServerContext[ProtoMessage], to: PeerRef | None = None, /) -> None:
+        if isinstance(server, ServerContext):
+            ctx: ServerContext[Any] = server
+            self._server = ctx.server
+            self._peer_id = ctx.peer.id
+            return
+        if to is None:
+            raise TypeError("a stub bound to a server needs the connection too: a sender, a PeerInfo or an id")
+        self._server = server
+        self._peer_id = to if isinstance(to, str) else to.id if isinstance(to, PeerInfo) else to.peer.id
+
+    @property
+    def peer_id(self) -> str:
+        """The id of the connection this stub asks."""
+        return self._peer_id
 
 
 class SendRpc(Generic[Req]):

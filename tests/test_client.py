@@ -28,7 +28,7 @@ from goomerang_runtime import (
     UnknownReplyError,
 )
 from goomerang_runtime._codec import decode_frame, encode_frame
-from goomerang_runtime._connection import ERROR_REPLY_KIND
+from goomerang_runtime._replies import ERROR_REPLY_KIND
 from goomerang_runtime.message import kind_of
 
 from .helpers import OUR_PEER, WAIT, Collector, Counter
