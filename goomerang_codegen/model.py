@@ -43,6 +43,8 @@ FIXED_NAMES = ("_abc", "_typing", "_Mapping", RUNTIME_ALIAS, "Context", "ClientC
 """Module-level names every generated module may define or import, whatever the proto says."""
 STUB_MEMBERS = ("__init__", "__slots__", "_client")
 """What a stub class holds besides its rpc methods."""
+CLIENT_STUB_MEMBERS = ("__init__", "__slots__", "_server", "_peer_id", "peer_id")
+"""What a server-side stub of a client-handled service holds besides its rpc methods (``_rt.ClientStub``)."""
 
 # Field numbers in descriptor.proto, for the paths of SourceCodeInfo locations.
 _FILE_SERVICE = 6
@@ -115,9 +117,15 @@ class ServiceModel:
     sender_class: str
     methods: tuple[MethodModel, ...]
     push_types: tuple[str, ...]
-    """The request types of a client-handled service: what the server may push."""
+    """The request types of a client-handled service's fire-and-forget rpcs: what the server may push."""
     push_alias: str
-    """Public name of their union: ``ChatPushMessage``."""
+    """Public name of their union: ``ChatPushMessage`` ('' without pushes)."""
+    has_pushes: bool
+    """A client-handled service with fire-and-forget rpcs: it gets a sender class and a push alias."""
+    calls: tuple[MethodModel, ...]
+    """The sync rpcs of a client-handled service: the server asks, the client replies (its stub's methods)."""
+    has_calls: bool
+    """A client-handled service with sync rpcs: it gets a server-side stub class."""
     registers_topics: bool
     """Its add function registers the file's topic kinds (a server-handled service of a file with topics)."""
 
@@ -150,6 +158,8 @@ class FileModel:
     """Name of the function registering the topic kinds on a server ('' without topics)."""
     has_server_services: bool
     has_client_services: bool
+    has_stubs: bool
+    """Some class takes headers (a stub of either side): ``Mapping`` is imported."""
     has_sync_methods: bool
     has_topics: bool
 
@@ -236,7 +246,7 @@ class _FileBuilder:
         request_expr = self.use(request)
         reply = reply_alias(service.name, m.name) if is_sync else ""
         if not by_server:
-            context = f"{RUNTIME_ALIAS}.ClientContext[{request_expr}]"
+            context = f"{RUNTIME_ALIAS}.{'ClientSyncContext' if is_sync else 'ClientContext'}[{request_expr}]"
         elif is_sync:
             context = f"{RUNTIME_ALIAS}.SyncContext[{request_expr}]"
         else:
@@ -274,17 +284,12 @@ class _FileBuilder:
             self.method(service, m, (_FILE_SERVICE, index, _SERVICE_METHOD, i), by_server)
             for i, m in enumerate(service.method)
         )
-        if not by_server:
-            for m in methods:
-                if m.is_sync:
-                    self.problem(
-                        f"{element}, rpc {m.name}",
-                        "a client-handled rpc must return google.protobuf.Empty: servers cannot wait for a client",
-                    )
         name = class_name(service.name)
         push_types: dict[str, str] = {}
         for m in methods:
-            push_types.setdefault(m.request_type, m.request)
+            if not m.is_sync:
+                push_types.setdefault(m.request_type, m.request)
+        pushes = not by_server and bool(push_types)
         return ServiceModel(
             name=service.name,
             full_name=f"{self._prefix()}{service.name}",
@@ -295,8 +300,11 @@ class _FileBuilder:
             add_function=add_function(service.name),
             sender_class=f"{name}Sender",
             methods=methods,
-            push_types=tuple(push_types.values()) if not by_server else (),
-            push_alias=f"{name}Message" if not by_server else "",
+            push_types=tuple(push_types.values()) if pushes else (),
+            push_alias=f"{name}Message" if pushes else "",
+            has_pushes=pushes,
+            calls=tuple(m for m in methods if m.is_sync) if not by_server else (),
+            has_calls=not by_server and any(m.is_sync for m in methods),
             registers_topics=by_server and has_topics,
         )
 
@@ -395,27 +403,27 @@ def _claim_names(
         module.claim(register_topics, "", "function " + register_topics)
     for s in services:
         element = f"service {s.name}"
-        names = (
-            [(s.stub_class, "stub class"), (s.base_class, "base class"), (s.add_function, "add function")]
-            if s.handled_by_server
-            else [
-                (s.base_class, "base class"),
-                (s.add_function, "add function"),
-                (s.sender_class, "sender class"),
-                (s.push_alias, "push type alias"),
-            ]
-        )
+        names = [(s.base_class, "base class"), (s.add_function, "add function")]
+        if s.handled_by_server or s.calls:
+            names.append((s.stub_class, "stub class"))
+        if s.has_pushes:
+            names += [(s.sender_class, "sender class"), (s.push_alias, "push type alias")]
         for name, what in names:
             module.claim(name, element, what)
-        members = _Namespace(builder, f"class {s.stub_class if s.handled_by_server else s.base_class}")
-        if s.handled_by_server:
-            for member in STUB_MEMBERS:
-                members.claim(member, "", "member " + member)
+        # The stub calls the sync rpcs: a client's (server-handled service) or a server's (client-handled).
+        # A server-handled service's base has the stub's method names; a client-handled one's has every rpc.
+        stub = _Namespace(builder, f"class {s.stub_class}")
+        for member in STUB_MEMBERS if s.handled_by_server else CLIENT_STUB_MEMBERS:
+            stub.claim(member, "", "member " + member)
+        base = None if s.handled_by_server else _Namespace(builder, f"class {s.base_class}")
         for m in s.methods:
             method = f"{element}, rpc {m.name}"
-            members.claim(m.py_name, method, "method")
+            if base is not None:
+                base.claim(m.py_name, method, "method")
+            if base is None or m.is_sync:
+                stub.claim(m.py_name, method, "method")
             if m.is_sync:
-                members.claim(m.with_reply_name, method, "method")
+                stub.claim(m.with_reply_name, method, "method")
                 module.claim(m.reply_alias, method, "reply type alias")
             module.claim(m.context_alias, method, "context type alias")
     for t in topics:
@@ -470,7 +478,12 @@ def _file_model(
             exports += [s.stub_class, s.base_class, s.add_function]
             exports += [m.reply_alias for m in s.methods if m.is_sync]
         else:
-            exports += [s.base_class, s.add_function, s.sender_class, s.push_alias]
+            exports += [s.base_class, s.add_function]
+            if s.has_pushes:
+                exports += [s.sender_class, s.push_alias]
+            if s.calls:
+                exports.append(s.stub_class)
+                exports += [m.reply_alias for m in s.calls]
         exports += [m.context_alias for m in s.methods]
     exports += [t.class_name for t in topics]
     if register_topics:
@@ -496,6 +509,7 @@ def _file_model(
         register_topics=register_topics,
         has_server_services=has_server,
         has_client_services=has_client,
+        has_stubs=any(s.handled_by_server or s.calls for s in services),
         has_sync_methods=any(m.is_sync for s in services for m in s.methods),
         has_topics=bool(topics),
     )

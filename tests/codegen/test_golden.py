@@ -70,7 +70,7 @@ def test_options_proto_and_its_module_are_fresh(tmp_path: Path) -> None:
 
 def test_every_output_starts_with_the_do_not_edit_header() -> None:
     outputs = sorted((ROOT / "generated").rglob("*_goomerang.py"))
-    assert len(outputs) == 6
+    assert len(outputs) == 7
     for path in outputs:
         source = path.relative_to(ROOT / "generated").as_posix().replace("_goomerang.py", ".proto")
         lines = path.read_text().splitlines()

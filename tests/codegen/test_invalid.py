@@ -44,9 +44,16 @@ CASES = {
         "demo.proto: service P, rpc Two: its request type demo.A is already handled on the client side"
         " by demo.proto: P.One",
     ),
-    "client-handled sync rpc": (
-        "service P { option (goomerang.handled_by) = CLIENT; rpc Ask(A) returns (B); }",
-        "demo.proto: service P, rpc Ask: a client-handled rpc must return google.protobuf.Empty",
+    "a client-handled rpc named like a member of the server's stub": (
+        "service P { option (goomerang.handled_by) = CLIENT; rpc PeerId(A) returns (B); }",
+        "demo.proto: service P, rpc PeerId: its method 'peer_id' clashes with the generated member peer_id"
+        " in class PStub: rename one of them",
+    ),
+    "client-handled rpc names that collide in Python": (
+        "service P { option (goomerang.handled_by) = CLIENT; rpc GetX(A) returns (google.protobuf.Empty);"
+        " rpc Get_x(B) returns (google.protobuf.Empty); }",
+        "demo.proto: service P, rpc Get_x: its method 'get_x' clashes with the method of service P, rpc GetX"
+        " in class PBase: rename one of them",
     ),
     "bad handled_by value": (  # protoc itself rejects it, naming file and line
         "service P { option (goomerang.handled_by) = BOTH; rpc Ask(A) returns (B); }",
