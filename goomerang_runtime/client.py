@@ -372,7 +372,13 @@ class Client(PeerBase[ClientConfig]):
                 await self._link.close(CLOSE_NORMAL)
         except TimeoutError:
             self._link.abort()
-        await asyncio.shield(self._reader)
+        reader = self._reader
+        done, _ = await asyncio.wait({reader}, timeout=self._config.close_wait)
+        if not done and self._dispatcher is not None:
+            # The read loop waits for room among handlers that do not finish (backpressure): drain
+            # them (those left after `timeout` are cancelled and reported), so that it reads on and ends.
+            await self._dispatcher.drain(timeout, "close")
+        await asyncio.shield(reader)
         await self._finish(timeout)
 
     async def flush(self, timeout: float | None = None) -> bool:
