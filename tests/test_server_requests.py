@@ -37,6 +37,7 @@ from goomerang_runtime import (
 )
 from goomerang_runtime._codec import CALL_HEADER, decode_frame, encode_frame
 from goomerang_runtime.extensions import SERVER_REQUESTS
+from goomerang_runtime.testing import InMemory
 
 from .helpers import OUR_PEER, WAIT, Collector
 from .rawws import OP_BINARY, RawClient
@@ -509,3 +510,17 @@ async def test_many_concurrent_calls_over_several_clients_each_answered_by_its_o
         f"\n{len(replies)} concurrent calls over {CLIENTS} clients in {wall:.3f} s:"
         f" latency p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
     )
+
+
+async def test_the_in_memory_transport_carries_server_requests_too() -> None:
+    server, peers, server_errors = watched_server()
+    async with InMemory(server) as net:
+        client, _ = answering_client("in-memory:1", "mem")
+        await net.connect(client)
+        try:
+            [peer] = await peers.wait_for(1)
+            reply = await server.send_sync(peer, MessageV1(message="x"), expect=ReplyV1, timeout=WAIT)
+            assert reply.payload.message == "mem: x"
+        finally:
+            await client.close()
+    assert server_errors.items == []
