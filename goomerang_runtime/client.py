@@ -584,15 +584,17 @@ class Client(PeerBase[ClientConfig]):
 
     async def _send_reply(self, data: bytes, kind: str, size: int) -> None:
         """Queue a reply to the server's request; one the closed connection cannot take is reported."""
-        started = time.perf_counter()
+        lost = f"reply of kind {kind!r} to the server's request never sent"
         outbox = self._outbox
+        if outbox is None or self._status is not Status.RUNNING:
+            self._report(ConnectionLostError(f"{lost}: the client is {self._status.name}"))
+            return
+        started = time.perf_counter()
         try:
-            if outbox is None or self._status is not Status.RUNNING:
-                raise NotRunningError("reply to the server", self._status.name)
             if not outbox.offer(data):
                 await outbox.put(data)
-        except (NotRunningError, ConnectionLostError) as exc:
-            self._report(ConnectionLostError(f"reply of kind {kind!r} to the server's request never sent: {exc}"))
+        except ConnectionLostError as exc:
+            self._report(ConnectionLostError(f"{lost}: {exc.reason}", exc.code))
             return
         if size >= 0 and self._send_hook.callables:
             self._send_hook(kind, size, time.perf_counter() - started)
