@@ -86,14 +86,21 @@ async def test_peers_on_different_transports_speak_one_wire(
     async with server:
         assert server.url.startswith("wss://")
         client = Client(server=server.addr, transport=client_transport, tls=certs.client_context())  # type: ignore[arg-type]
+
+        async def answer(sender: Sender, msg: Message[PingPong]) -> PingPong:
+            return PingPong(sequence=msg.payload.sequence + 1)
+
+        client.handle(PingPong, answer)
         async with client:
             reply = await client.send_sync(MessageV1(message="hello"), timeout=WAIT, expect=SuccessReplyV1)
             assert reply.payload.message == "hello"
-            assert client.extensions == {"close-codes", "error-reply", "topic-header", "wildcards"}
+            assert client.extensions == {"close-codes", "error-reply", "server-requests", "topic-header", "wildcards"}
             with pytest.raises(RemoteHandlerError):
                 await client.send_sync(MessageV1(message="fail"), timeout=WAIT)
             [peer] = server.peers
             assert peer.extensions == client.extensions
+            asked = await server.send_sync(peer, PingPong(sequence=1), expect=PingPong, timeout=WAIT)
+            assert asked.payload.sequence == 2  # the server asks the client, on either transport
     [failed] = errors.items  # the handler that raised, and nothing else
     assert isinstance(failed, HandlerError)
 
