@@ -48,6 +48,7 @@ __all__ = [
     "RequestIds",
     "new_request_id",
     "prefix_headers",
+    "add_header",
     "add_topic_header",
     "unprefix_headers",
 ]
@@ -63,6 +64,15 @@ carry a uuid and ``is_sync`` too: a client takes a marked sync frame for a
 request, a server a marked one for a reply.
 """
 _CALL_MARK = {CALL_HEADER: "1"}
+POSITION_HEADER = "goomerang-position"
+"""Header on publication deliveries from a server that keeps history (beyond Go): ``epoch:offset``."""
+SINCE_HEADER = "goomerang-since"
+"""Header on a SubscribeCmd of a reconnecting client (beyond Go): the last ``epoch:offset`` it saw."""
+RECOVERY_KIND = "goomerang.recovery"
+"""Kind of the frame (empty payload, beyond Go) that ends a replay: topic, count replayed, offsets lost."""
+RECOVERED_HEADER = "goomerang-recovered"
+MISSED_HEADER = "goomerang-missed"
+REASON_HEADER = "goomerang-reason"
 BROADCAST_KIND = kind_of(BroadcastCmd)
 SUBSCRIBE_KIND = kind_of(SubscribeCmd)
 PUBLISH_KIND = kind_of(PublishCmd)
@@ -311,6 +321,12 @@ def add_topic_header(frame: bytes, topic: str) -> bytes:
     return b"".join((frame, b"\x32", _varint(len(entry)), entry))
 
 
+def add_header(frame: bytes, key: str, value: str) -> bytes:
+    """`frame` with header `key` set to `value`, appended as :func:`add_topic_header` does."""
+    entry = _string_field(b"\x0a", key) + _string_field(b"\x12", value)
+    return b"".join((frame, b"\x32", _varint(len(entry)), entry))
+
+
 # Commands, client -> server.
 
 
@@ -335,9 +351,10 @@ class PublishCommand:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeCommand:
-    """Start receiving publications on `topic`."""
+    """Start receiving publications on `topic`; `since`: the last position seen, to catch up from."""
 
     topic: str
+    since: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,9 +381,10 @@ def encode_publish(topic: str, msg: Message[ProtoMessage]) -> tuple[bytes, int]:
     return encode_frame(PUBLISH_KIND, cmd, prefix_headers(msg.headers)), len(inner)
 
 
-def encode_subscribe(topic: str) -> bytes:
-    """A SubscribeCmd frame."""
-    return encode_frame(SUBSCRIBE_KIND, SubscribeCmd(topic=topic).SerializeToString())
+def encode_subscribe(topic: str, since: str = "") -> bytes:
+    """A SubscribeCmd frame; `since` (our servers only) asks for what followed that position."""
+    headers = {SINCE_HEADER: since} if since else None
+    return encode_frame(SUBSCRIBE_KIND, SubscribeCmd(topic=topic).SerializeToString(), headers)
 
 
 def encode_unsubscribe(topic: str) -> bytes:
@@ -385,7 +403,8 @@ def decode_command(frame: Frame) -> Command:
             bc = BroadcastCmd.FromString(frame.payload)
             return BroadcastCommand(bc.kind, bc.message, unprefix_headers(frame.headers))
         if kind == SUBSCRIBE_KIND:
-            return SubscribeCommand(SubscribeCmd.FromString(frame.payload).topic)
+            since = frame.headers.get(SINCE_HEADER, "")
+            return SubscribeCommand(SubscribeCmd.FromString(frame.payload).topic, since)
         if kind == UNSUBSCRIBE_KIND:
             return UnsubscribeCommand(UnsubscribeCmd.FromString(frame.payload).topic)
     except (DecodeError, RuntimeError, ValueError) as exc:

@@ -14,7 +14,7 @@ from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
 from ._outbox import Outbox, QueueFullTimeout, frames_text
 from ._replies import error_reply
 from .errors import ConnectionLostError, GoomerangError, SlowConsumerError
-from .extensions import ERROR_REPLY, SERVER_REQUESTS, TOPIC_HEADER, WILDCARDS
+from .extensions import ERROR_REPLY, RECOVERY, SERVER_REQUESTS, TOPIC_HEADER, WILDCARDS
 from .handler import PeerInfo
 from .hooks import Hook
 from .message import Message, ProtoMessage
@@ -67,6 +67,7 @@ class ServerConnection:
         "outbox",
         "peer",
         "pending_sync",
+        "recovery",
         "sender",
         "server_requests",
         "task",
@@ -101,6 +102,8 @@ class ServerConnection:
         self.error_reply = ERROR_REPLY in extensions
         """A failed sync request is answered with an ErrorReply; a Go client gets nothing, as from Go."""
         self.server_requests = SERVER_REQUESTS in extensions
+        self.recovery = RECOVERY in extensions and self.topic_header
+        """Deliveries carry their history position, and a subscribe may ask to catch up (never a Go client)."""
         """The server may send this client sync requests (``Server.send_sync``); never a Go client."""
         self.topics: set[str] = set()
         self.gate: ReceiveGate | None = None

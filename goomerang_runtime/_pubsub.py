@@ -10,6 +10,12 @@ carrying this replica's own id, and copies already seen, are ignored.
 A publication travels as its plain frame, exactly what a Go client gets;
 clients of this library also get the topic, in a header appended to those
 bytes once per publication that has such a subscriber.
+
+With a history (``history_size``), every publication delivered here, local
+or from another replica, takes the next offset of its topic; clients that
+agreed on ``recovery`` get its position in a header, and a reconnecting one
+that names the last position it saw gets what followed, replayed before any
+live delivery (see :meth:`PubSub.subscribe`).
 """
 
 from __future__ import annotations
@@ -19,13 +25,24 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
-from ._codec import add_topic_header
+from ._codec import (
+    MISSED_HEADER,
+    POSITION_HEADER,
+    REASON_HEADER,
+    RECOVERED_HEADER,
+    RECOVERY_KIND,
+    TOPIC_HEADER,
+    add_header,
+    add_topic_header,
+    encode_frame,
+)
 from ._connection import ServerConnection
 from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
+from ._history import History, format_position, parse_position
 from ._sequence import Gaps, Numbering
 from .brokers.base import Broker
 from .errors import BrokerError, EnvelopeDecodeError
-from .topics import TopicIndex, pattern_matches
+from .topics import TopicIndex, is_pattern, pattern_matches
 
 __all__ = ["PubSub"]
 
@@ -49,15 +66,20 @@ class _Recent:
         return True
 
 
-def _deliver(conns: Iterable[ServerConnection], topic: str, frame: bytes) -> None:
-    """A publication to each of `conns`: with the topic header for those that take it."""
+def _deliver(conns: Iterable[ServerConnection], topic: str, frame: bytes, position: str = "") -> None:
+    """A publication to each of `conns`: with the topic (and position) headers for those that take them."""
     tagged: bytes | None = None
+    placed: bytes | None = None
     for conn in conns:
         data = frame
         if conn.topic_header:
             if tagged is None:
                 tagged = add_topic_header(frame, topic)
             data = tagged
+            if position and conn.recovery:
+                if placed is None:
+                    placed = add_header(tagged, POSITION_HEADER, position)
+                data = placed
         gate = conn.gate
         if gate is not None and topic not in conn.topics:  # reached through a wildcard: check the topic
             gate.offer(topic, data)
@@ -76,6 +98,7 @@ class PubSub:
         broker: Broker | None,
         connections: Callable[[], Iterable[ServerConnection]],
         report: Callable[[BaseException], None],
+        history: History | None = None,
     ) -> None:
         self.replica = uuid.uuid4().hex
         """This server's id in envelopes."""
@@ -88,6 +111,8 @@ class PubSub:
         # A broker may bring one publication once per matching subscription (Redis does).
         self._recent = _Recent()
         self._subscribing: dict[str, asyncio.Task[None]] = {}
+        self.history = history
+        """Recent publications per topic, for reconnecting clients; None keeps none."""
 
     async def start(self) -> None:
         """Connect the broker, if any."""
@@ -101,12 +126,20 @@ class PubSub:
 
     # Subscriptions of local connections.
 
-    async def subscribe(self, conn: ServerConnection, pattern: str) -> None:
-        """Subscribe `conn`; returns once the broker has the subscription (or is unreachable)."""
+    async def subscribe(self, conn: ServerConnection, pattern: str, since: str = "") -> None:
+        """Subscribe `conn`; returns once the broker has the subscription (or is unreachable).
+
+        `since` (a ``recovery`` client's last position on `pattern`): what
+        followed it is queued at once, before anything published later, so
+        the client gets it in order, once, then a frame that says what could
+        not be recovered.
+        """
         if pattern not in conn.topics:
             conn.topics.add(pattern)
             # A broker subscription is a pattern: a superset of a literal one, matched here again.
             first = self._index.add(pattern, conn, literal=not conn.wildcards)
+            if conn.recovery:
+                self._replay(conn, pattern, since)  # no await since the index took conn: no gap, no copy
             if first and self._broker is not None:
                 task = asyncio.get_running_loop().create_task(self._broker.subscribe(pattern))
                 self._subscribing[pattern] = task
@@ -115,6 +148,51 @@ class PubSub:
         if pending is not None:
             # Shielded: a connection that goes away does not undo the broker's subscription.
             await asyncio.shield(pending)
+
+    def _replay(self, conn: ServerConnection, topic: str, since: str) -> None:
+        """Queue what followed `since` on `topic`, then the frame that ends the replay.
+
+        Without `since` (a first subscription) only that frame goes, naming
+        the current position, so that what the client misses from then on is
+        known too.
+        """
+        history = self.history
+        report = {TOPIC_HEADER: topic}
+        wildcard = conn.wildcards and is_pattern(topic)
+        if not since:
+            if history is None or wildcard:
+                return
+            report[POSITION_HEADER] = format_position(history.epoch, history.last(topic))
+            conn.deliver(encode_frame(RECOVERY_KIND, b"", report))
+            return
+        report[RECOVERED_HEADER] = "0"
+        position = parse_position(since)
+        if history is None:
+            report[MISSED_HEADER], report[REASON_HEADER] = "?", "the server keeps no history"
+        elif wildcard:
+            report[MISSED_HEADER], report[REASON_HEADER] = "?", "wildcard subscriptions are not recovered"
+        elif position is None:
+            report[MISSED_HEADER], report[REASON_HEADER] = "?", f"{since[:64]!r} is not a position"
+        else:
+            recovery = history.since(topic, *position)
+            epoch = history.epoch
+            for offset, frame in recovery.frames:
+                tagged = add_topic_header(frame, topic)
+                conn.deliver(add_header(tagged, POSITION_HEADER, format_position(epoch, offset)))
+            report[RECOVERED_HEADER] = str(len(recovery.frames))
+            report[POSITION_HEADER] = format_position(epoch, history.last(topic))
+            if recovery.unknown:
+                report[MISSED_HEADER] = "?"
+                report[REASON_HEADER] = "another server instance: its offsets do not continue the ones seen"
+            elif recovery.missed_from is not None:
+                report[MISSED_HEADER] = f"{recovery.missed_from}-{recovery.missed_to}"
+        conn.deliver(encode_frame(RECOVERY_KIND, b"", report))
+
+    def _record(self, topic: str, frame: bytes) -> str:
+        history = self.history
+        if history is None:
+            return ""
+        return format_position(history.epoch, history.append(topic, frame))
 
     def _subscribed(self, pattern: str, task: asyncio.Task[None]) -> None:
         if self._subscribing.get(pattern) is task:
@@ -150,7 +228,7 @@ class PubSub:
 
     def publish(self, topic: str, frame: bytes) -> None:
         """Deliver plain `frame` to local subscribers of `topic`, then hand it to the broker."""
-        _deliver(self._index.match(topic), topic, frame)
+        _deliver(self._index.match(topic), topic, frame, self._record(topic, frame))
         if self._broker is not None:
             self._broker.publish(topic, encode_envelope(self.replica, self._numbers.next(topic), topic, frame))
 
@@ -184,7 +262,8 @@ class PubSub:
         """A publication from another replica: matched like a local one."""
         envelope = self._open(data)
         if envelope is not None and not envelope.is_broadcast:
-            _deliver(self._index.match(envelope.topic), envelope.topic, envelope.frame)
+            topic = envelope.topic
+            _deliver(self._index.match(topic), topic, envelope.frame, self._record(topic, envelope.frame))
 
     def deliver_broadcast(self, data: bytes) -> None:
         """A broadcast from another replica: every local connection gets it."""

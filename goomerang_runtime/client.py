@@ -17,6 +17,12 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from ._answer import RequestSender, answering, settled
 from ._codec import (
     CALL_HEADER,
+    MISSED_HEADER,
+    POSITION_HEADER,
+    REASON_HEADER,
+    RECOVERED_HEADER,
+    RECOVERY_KIND,
+    TOPIC_HEADER,
     RequestIds,
     decode_frame,
     decode_message,
@@ -48,6 +54,7 @@ from .errors import (
     NotRunningError,
     PayloadDecodeError,
     ReconnectFailedError,
+    RecoveryError,
     RemoteHandlerError,
     SlowSubscriptionError,
     SyncTimeoutError,
@@ -59,6 +66,7 @@ from .errors import (
 from .extensions import (
     EXTENSIONS_HEADER,
     GO_WIRE,
+    RECOVERY,
     SERVER_REQUESTS,
     SUPPORTED,
     WILDCARDS,
@@ -71,12 +79,13 @@ from .message import Message, ProtoMessage, kind_of
 from .protocol_pb2 import Frame
 from .status import Status
 from .subscription import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, Subscription
-from .topics import pattern_matches, validate_pattern, validate_topic
+from .topics import is_pattern, pattern_matches, validate_pattern, validate_topic
 
 __all__ = ["Client"]
 
 R = TypeVar("R", bound=ProtoMessage)
 ReconnectFn = TypeVar("ReconnectFn", bound=Callable[[int, float, BaseException | None], object])
+RecoveryFn = TypeVar("RecoveryFn", bound=Callable[[str, int, "RecoveryError | None"], object])
 P = TypeVar("P", bound=ProtoMessage)
 SyncFn = TypeVar("SyncFn", bound=Callable[[str, float, GoomerangError | None], object])
 KindFn = TypeVar("KindFn", bound=Callable[[str], object])
@@ -157,6 +166,9 @@ class Client(PeerBase[ClientConfig]):
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
         self._topics: set[str] = set()
+        self._positions: dict[str, str] = {}
+        """Topic -> the last ``epoch:offset`` seen there (``recovery``), asked for again on reconnect."""
+        self._recovery_hook: Hook[[str, int, RecoveryError | None]] = Hook("on_recovery", self._report)
         self._reconnecting: asyncio.Task[None] | None = None
         self._reconnect_hook: Hook[[int, float, BaseException | None]] = Hook("on_reconnect", self._report)
         self._sync_hook: Hook[[str, float, GoomerangError | None]] = Hook("on_send_sync", self._report)
@@ -419,6 +431,7 @@ class Client(PeerBase[ClientConfig]):
             # Subscriptions survive a lost connection when the client reconnects.
             self._topics.clear()
             self._topic_routes.clear()
+            self._positions.clear()
             self._end_streams(None if self._closing_by_us else self._lost)
         self._set_status(Status.CLOSED)
         self._close_hook()
@@ -467,14 +480,67 @@ class Client(PeerBase[ClientConfig]):
                 break  # refused (401, 403, ...): trying again cannot help; reported below
             outbox = self._outbox
             assert outbox is not None
-            for topic in sorted(self._topics | self._streams.keys()):
-                await outbox.put(encode_subscribe(topic))
+            await self._resubscribe(outbox)
             return
         self._topics.clear()
         self._topic_routes.clear()
+        self._positions.clear()
         failed = ReconnectFailedError(attempt, last_error)
         self._end_streams(failed)
         self._report(failed)
+
+    async def _resubscribe(self, outbox: Outbox) -> None:
+        """Subscribe again to every topic; with ``recovery``, ask for what followed the last position seen."""
+        recovering = RECOVERY in self._extensions
+        wildcards = WILDCARDS in self._extensions
+        positions = self._positions
+        for topic in sorted(self._topics | self._streams.keys()):
+            since = ""
+            if recovering:
+                if wildcards and is_pattern(topic):
+                    if any(pattern_matches(topic, seen) for seen in positions):
+                        self._report(RecoveryError(topic, reason="wildcard subscriptions are not recovered"))
+                else:
+                    since = positions.get(topic, "")
+            elif topic in positions:
+                self._report(RecoveryError(topic, reason="the server does not recover (a Go server?)"))
+            await outbox.put(encode_subscribe(topic, since))
+        if not recovering:
+            positions.clear()
+
+    def on_recovery(self, fn: RecoveryFn) -> RecoveryFn:
+        """Call ``fn(topic, replayed, error)`` when the server has replayed what a reconnect missed on `topic`.
+
+        `replayed` publications came back, before any newer one; `error` is
+        None when nothing is lost, else the :class:`RecoveryError` that also
+        goes to the error hooks.
+        """
+        self._recovery_hook.add(fn)
+        return fn
+
+    def _recovered(self, frame: Frame) -> None:
+        """The frame that ends a replay, or names a new subscription's position (``recovery``)."""
+        headers = frame.headers
+        topic = headers.get(TOPIC_HEADER, "")
+        position = headers.get(POSITION_HEADER, "")
+        if position:
+            self._positions[topic] = position
+        if RECOVERED_HEADER not in headers:
+            return
+        replayed = int(headers[RECOVERED_HEADER]) if headers[RECOVERED_HEADER].isdigit() else 0
+        error: RecoveryError | None = None
+        missed = headers.get(MISSED_HEADER, "")
+        if missed == "?":
+            error = RecoveryError(topic, reason=headers.get(REASON_HEADER, ""))
+        elif missed:
+            first, _, last = missed.partition("-")
+            if first.isdigit() and last.isdigit():
+                error = RecoveryError(topic, int(first), int(last))
+            else:
+                error = RecoveryError(topic, reason=f"the server reported {missed[:64]!r}")
+        if error is not None:
+            self._report(error)
+        self._recovery_hook(topic, replayed, error)
 
     async def _stop_reconnecting(self) -> None:
         task, self._reconnecting = self._reconnecting, None
@@ -484,6 +550,7 @@ class Client(PeerBase[ClientConfig]):
                 await task
         self._topics.clear()
         self._topic_routes.clear()
+        self._positions.clear()
         self._end_streams(None)
         if self._status is Status.RUNNING:
             await self.close()
@@ -523,6 +590,8 @@ class Client(PeerBase[ClientConfig]):
         report = self._report
         reason = ConnectionLostError("the server closed the connection", CLOSE_NORMAL)
         answers = SERVER_REQUESTS in self._extensions
+        recovering = RECOVERY in self._extensions
+        positions = self._positions
         try:
             while True:
                 data: bytes | str | None = link.recv_nowait()
@@ -556,8 +625,13 @@ class Client(PeerBase[ClientConfig]):
                 try:
                     msg = decode_message(frame, classes)
                 except (UnknownKindError, PayloadDecodeError) as exc:
-                    report(exc)
+                    if recovering and frame.kind == RECOVERY_KIND:
+                        self._recovered(frame)
+                    else:
+                        report(exc)
                     continue
+                if recovering and (position := msg.headers.pop(POSITION_HEADER, None)) is not None:
+                    positions[msg.metadata.topic] = position
                 if (self._topic_routes or self._streams) and (chains := self._topic_chains(msg)) is not None:
                     for chain in chains:
                         await dispatcher.dispatch(sender, msg, chain)
@@ -764,6 +838,7 @@ class Client(PeerBase[ClientConfig]):
         await outbox.put(encode_unsubscribe(topic))
         self._topics.discard(topic)
         self._topic_routes.pop(topic, None)
+        self._positions.pop(topic, None)
         for sub in self._streams.pop(topic, []):
             self._forget_kind(sub)
             sub._end(None)

@@ -189,6 +189,10 @@ class ServerConfig(_Common):
     """Seconds to wait for a client's pong before dropping it; default: the interval."""
     broker: Broker | None = None
     """Shares broadcasts and pub/sub with other replicas (NATS, Redis); None: this server only."""
+    history_size: Annotated[int, Field(ge=0)] = 0
+    """Publications kept per topic for reconnecting clients to catch up (``recovery``); 0 keeps none."""
+    history_ttl: PositiveFloat | None = None
+    """Seconds a publication stays in the history; None: until `history_size` newer ones push it out."""
 
     @field_validator("listen")
     @classmethod
@@ -266,6 +270,8 @@ class ServerOptions(_CommonOptions, total=False):
     heartbeat_interval: float | None
     heartbeat_timeout: float | None
     broker: Broker | None
+    history_size: int
+    history_ttl: float | None
 
 
 class ClientOptions(_CommonOptions, total=False):

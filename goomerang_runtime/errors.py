@@ -31,6 +31,7 @@ be built on the second branch only::
     ├── TransportError              the connection failed
     │   ├── ConnectError            could not open the WebSocket (also a ConnectionError)
     │   ├── ReconnectFailedError    a client gave up reconnecting
+    │   ├── RecoveryError           publications missed while disconnected that cannot be recovered
     │   ├── ConnectionLostError     the connection ended under a pending call
     │   ├── HeartbeatTimeoutError   the peer stopped answering pings
     │   ├── MessageTooBigError      the peer closed with 1009 (message too big)
@@ -71,6 +72,7 @@ __all__ = [
     "PayloadDecodeError",
     "ProtocolError",
     "ReconnectFailedError",
+    "RecoveryError",
     "RegistrationClosedError",
     "RemoteHandlerError",
     "RouteError",
@@ -417,6 +419,42 @@ class ReconnectFailedError(TransportError):
         if isinstance(self.last_error, ConnectError) and not self.last_error.retryable:
             return f"stopped reconnecting after {self.attempts} attempts, refused: {self.last_error}"
         return f"gave up reconnecting after {self.attempts} attempts: {self.last_error}"
+
+
+class RecoveryError(TransportError):
+    """Publications on `topic` that a reconnected client missed and cannot get back.
+
+    `missed_from` .. `missed_to` (inclusive) are the server's offsets of the
+    lost publications (`missed` of them): they left the history (its size
+    bound or its ttl) before the client came back. All three are None when how
+    much was lost is not known: the server is another instance (restarted, or
+    another replica) whose offsets do not continue the old ones, or the
+    subscription is a wildcard pattern, which is not recovered.
+    """
+
+    def __init__(
+        self, topic: str, missed_from: int | None = None, missed_to: int | None = None, reason: str = ""
+    ) -> None:
+        self.topic = topic
+        self.missed_from = missed_from
+        self.missed_to = missed_to
+        self.reason = reason
+        super().__init__(topic, missed_from, missed_to, reason)
+
+    @property
+    def missed(self) -> int | None:
+        """How many publications are lost; None when not known."""
+        if self.missed_from is None or self.missed_to is None:
+            return None
+        return self.missed_to - self.missed_from + 1
+
+    def __str__(self) -> str:
+        if self.missed is None:
+            return f"publications on {self.topic!r} missed while disconnected: {self.reason or 'unknown how many'}"
+        return (
+            f"{self.missed} publications on {self.topic!r} (offsets {self.missed_from}..{self.missed_to}) "
+            f"missed while disconnected are no longer in the server's history"
+        )
 
 
 class ConnectionLostError(TransportError):

@@ -26,6 +26,12 @@ The tokens, and what each changes when both ends agree::
     ``server-requests``       the server may ask a client and wait for its
                               reply (``Server.send_sync``); without it the
                               server refuses before sending anything
+    ``recovery``              deliveries from a server that keeps history carry
+                              ``goomerang-position`` (``epoch:offset``); a
+                              reconnecting client's subscribe may carry
+                              ``goomerang-since``, and the server replays what
+                              followed, then says what it could not (needs
+                              ``topic-header`` too)
     ========================  ==================================================
 """
 
@@ -38,6 +44,7 @@ __all__ = [
     "ERROR_REPLY",
     "EXTENSIONS_HEADER",
     "GO_WIRE",
+    "RECOVERY",
     "SERVER_REQUESTS",
     "SUPPORTED",
     "TOPIC_HEADER",
@@ -62,7 +69,10 @@ CLOSE_CODES: Final = "close-codes"
 SERVER_REQUESTS: Final = "server-requests"
 """The server may send sync requests to the client and wait for its replies (``Server.send_sync``)."""
 
-SUPPORTED: Final = frozenset({TOPIC_HEADER, WILDCARDS, ERROR_REPLY, CLOSE_CODES, SERVER_REQUESTS})
+RECOVERY: Final = "recovery"
+"""Publications carry their history position; a reconnecting client catches up on what it missed."""
+
+SUPPORTED: Final = frozenset({TOPIC_HEADER, WILDCARDS, ERROR_REPLY, CLOSE_CODES, SERVER_REQUESTS, RECOVERY})
 """Every extension this library speaks."""
 
 GO_WIRE: Final[frozenset[str]] = frozenset()

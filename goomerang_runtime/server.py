@@ -40,6 +40,7 @@ from ._dispatch import Dispatcher
 from ._fastrecv import GoCloseCodes, InboxServerConnection, InflateBudget
 from ._gate import ReceiveGate
 from ._heartbeat import keep_alive
+from ._history import History
 from ._limits import TokenBucket
 from ._link import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink, format_address
 from ._outbox import frames_text
@@ -175,7 +176,9 @@ class Server(PeerBase[ServerConfig]):
         self._closed: asyncio.Event | None = None
         self._principals: weakref.WeakKeyDictionary[object, object] = weakref.WeakKeyDictionary()
         """Each handshake connection's principal, from authentication until it is served."""
-        self._pubsub = PubSub(self._config.broker, self._connections.values, self._report)
+        config = self._config
+        history = History(config.history_size, config.history_ttl) if config.history_size else None
+        self._pubsub = PubSub(config.broker, self._connections.values, self._report, history)
         self._calls = ServerCalls(self._registry.classes, self._report)
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
@@ -712,7 +715,7 @@ class Server(PeerBase[ServerConfig]):
                 return
             # Awaited: with a broker, the subscription is in effect across
             # replicas before this connection's next frame is read.
-            await self._pubsub.subscribe(conn, cmd.topic)
+            await self._pubsub.subscribe(conn, cmd.topic, cmd.since)
             self._subscribe_hook(cmd.topic)
         elif isinstance(cmd, UnsubscribeCommand):
             self._pubsub.unsubscribe(conn, cmd.topic)

@@ -1,0 +1,123 @@
+"""A server's bounded per-topic history of publications, for clients that catch up after a reconnect.
+
+Sans-I/O: no asyncio here. Each publication on a topic gets the next offset
+of that topic (1, 2, 3...); the last `size` of them are kept, each for at
+most `ttl` seconds. The history has an epoch, random per instance (per server
+start): an offset is only meaningful with the epoch it was given under, so a
+restarted server, or another replica, never mistakes its offsets for the old
+ones.
+
+A client that saw up to ``(epoch, offset)`` on a topic asks :meth:`History.since`
+what followed: the frames still held, in order, and the range of offsets that
+are gone (evicted by the bound or expired), which the client is told about.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["History", "Recovery", "format_position", "parse_position"]
+
+
+def format_position(epoch: str, offset: int) -> str:
+    """The ``epoch:offset`` text of a position, as it travels in a header."""
+    return f"{epoch}:{offset}"
+
+
+def parse_position(text: str) -> tuple[str, int] | None:
+    """``(epoch, offset)`` from its header text; None if it is not one."""
+    epoch, sep, number = text.rpartition(":")
+    if not sep or not epoch or not number.isdigit() or len(number) > 19:
+        return None
+    return epoch, int(number)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What a client that saw up to some offset gets back.
+
+    `frames`: ``(offset, frame)`` pairs still held, in order. `missed_from` ..
+    `missed_to` (inclusive): offsets that cannot be recovered; both None when
+    nothing is missing. `unknown`: the epoch differs (another server instance),
+    so how much was missed is not known and nothing is replayed.
+    """
+
+    frames: list[tuple[int, bytes]]
+    missed_from: int | None = None
+    missed_to: int | None = None
+    unknown: bool = False
+
+    @property
+    def missed(self) -> int | None:
+        """How many publications are lost for good; None when not known."""
+        if self.unknown:
+            return None
+        if self.missed_from is None or self.missed_to is None:
+            return 0
+        return self.missed_to - self.missed_from + 1
+
+
+class _Topic:
+    __slots__ = ("entries", "last")
+
+    def __init__(self) -> None:
+        self.last = 0
+        """The offset of the newest publication ever appended (kept when its entry is gone)."""
+        self.entries: deque[tuple[int, float, bytes]] = deque()
+
+
+class History:
+    """The last `size` publications of each topic, each kept `ttl` seconds at most (None: no expiry)."""
+
+    def __init__(self, size: int, ttl: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        if size < 1:
+            raise ValueError("history size must be at least 1")
+        self.size = size
+        self.ttl = ttl
+        self.epoch = secrets.token_hex(8)
+        """Random per instance: offsets of another server instance are not comparable."""
+        self._clock = clock
+        self._topics: dict[str, _Topic] = {}
+
+    def append(self, topic: str, frame: bytes) -> int:
+        """Keep `frame` as the next publication on `topic`; returns its offset."""
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topics[topic] = _Topic()
+        state.last += 1
+        entries = state.entries
+        entries.append((state.last, self._clock(), frame))
+        if len(entries) > self.size:
+            entries.popleft()
+        return state.last
+
+    def last(self, topic: str) -> int:
+        """The offset of the newest publication on `topic` (0: none yet)."""
+        state = self._topics.get(topic)
+        return 0 if state is None else state.last
+
+    def _expire(self, state: _Topic) -> None:
+        if self.ttl is None:
+            return
+        oldest = self._clock() - self.ttl
+        entries = state.entries
+        while entries and entries[0][1] < oldest:
+            entries.popleft()
+
+    def since(self, topic: str, epoch: str, offset: int) -> Recovery:
+        """What followed ``(epoch, offset)`` on `topic`: the frames held and the offsets lost."""
+        if epoch != self.epoch:
+            return Recovery([], unknown=True)
+        state = self._topics.get(topic)
+        if state is None or offset >= state.last:
+            return Recovery([])
+        self._expire(state)
+        frames = [(number, frame) for number, _, frame in state.entries if number > offset]
+        first = frames[0][0] if frames else state.last + 1
+        if first > offset + 1:
+            return Recovery(frames, offset + 1, first - 1)
+        return Recovery(frames)

@@ -1,0 +1,221 @@
+"""Catching up after a reconnect (the ``recovery`` extension): nothing silently lost within the history.
+
+A server with ``history_size`` numbers each publication of a topic; a client
+cut off mid-stream reconnects, names the last position it saw, and gets what
+followed (in order, once) before live deliveries; what left the history is
+reported as a :class:`RecoveryError`. Each test counts sent, received and
+reported: ``sent == received + reported``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from generated.goomerang.example.messages_pb2 import MessageV1
+from goomerang_runtime import Client, Message, ReconnectPolicy, RecoveryError, Sender, Server, Status
+from goomerang_runtime._history import History, parse_position
+
+from .helpers import WAIT, Collector, wait_until
+
+FAST = ReconnectPolicy(initial_delay=0.02, max_delay=0.1, multiplier=2.0, jitter=0.5)
+
+
+class Feed:
+    """A client subscribed to one topic that records what it receives and what it is told it lost."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.received: list[int] = []
+        self.errors = Collector()
+        self.recoveries: list[tuple[str, int, RecoveryError | None]] = []
+        self.changed = asyncio.Event()
+        self.running = asyncio.Event()
+        client.on_error(self.errors)
+        client.on_recovery(self._recovered)
+        client.on_status_change(lambda status: self.running.set() if status is Status.RUNNING else None)
+
+    async def start(self, server: Server, topic: str) -> None:
+        """Connect and subscribe; returns once the server has the subscription."""
+        subscribed = asyncio.Event()
+        server.on_subscribe(lambda name: subscribed.set())
+
+        async def on_feed(sender: Sender, msg: Message[MessageV1]) -> None:
+            self.received.append(int(msg.payload.message))  # no await before: the order received
+            self.changed.set()
+
+        await self.client.connect(timeout=WAIT)
+        await self.client.subscribe(topic, MessageV1, on_feed)
+        await asyncio.wait_for(subscribed.wait(), WAIT)
+
+    def _recovered(self, topic: str, replayed: int, error: RecoveryError | None) -> None:
+        self.recoveries.append((topic, replayed, error))
+        self.changed.set()
+
+    @property
+    def reported(self) -> int:
+        return sum(err.missed or 0 for err in self.errors.of(RecoveryError))
+
+    def cut(self) -> None:
+        """Abort the client's TCP connection, as a network failure would."""
+        link = self.client._link  # pyright: ignore[reportPrivateUsage]
+        assert link is not None
+        self.running.clear()
+        link.abort()
+
+
+def check(sent: int, feed: Feed) -> None:
+    assert feed.received == list(dict.fromkeys(feed.received)), "duplicates"
+    assert feed.received == sorted(feed.received), "out of order"
+    assert sent == len(feed.received) + feed.reported
+
+
+async def test_a_client_cut_mid_stream_gets_everything_back() -> None:
+    """A publisher streams while the client's connection is aborted; after recovery nothing is missing."""
+    async with Server(history_size=10_000) as server:
+        feed = Feed(Client(server=server.addr, reconnect=FAST))
+        await feed.start(server, "feed")
+        sent = 0
+        recovered = asyncio.Event()
+        feed.client.on_recovery(lambda topic, replayed, error: recovered.set())
+
+        async def publish(count: int) -> None:
+            nonlocal sent
+            for _ in range(count):
+                await server.publish("feed", MessageV1(message=str(sent)))
+                sent += 1
+                await asyncio.sleep(0)  # a stream, not a burst: let the loop run between publications
+
+        async def stream() -> None:
+            await publish(300)
+            async with asyncio.timeout(WAIT):  # the stream goes on while the client is away
+                while not recovered.is_set():
+                    await publish(10)
+            await publish(300)
+
+        streaming = asyncio.create_task(stream())
+        await wait_until(lambda: len(feed.received) >= 100, feed.changed)
+        feed.cut()
+        await asyncio.wait_for(streaming, WAIT)
+        await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
+        check(sent, feed)
+        assert feed.reported == 0
+        assert feed.received == list(range(sent))
+        ((topic, replayed, error),) = feed.recoveries
+        assert topic == "feed"
+        assert error is None
+        assert replayed > 0
+        print(f"\nrecovery mid-stream: sent={sent} received={len(feed.received)} replayed={replayed} reported=0")
+        await feed.client.close()
+
+
+async def test_what_left_the_history_is_reported_exactly() -> None:
+    """History of 50, a gap of 200: 50 come back, 150 are reported with their offsets."""
+    async with Server(history_size=50) as server:
+        feed = Feed(Client(server=server.addr, reconnect=FAST))
+        await feed.start(server, "feed")
+        sent = 0
+
+        async def publish(count: int) -> None:
+            nonlocal sent
+            for _ in range(count):
+                await server.publish("feed", MessageV1(message=str(sent)))
+                sent += 1
+
+        await publish(100)
+        await wait_until(lambda: len(feed.received) == 100, feed.changed)
+        feed.cut()
+        await publish(200)  # no await yields without a broker: all of it before the client is back
+        await asyncio.wait_for(feed.running.wait(), WAIT)
+        await publish(100)
+        await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
+        check(sent, feed)
+        (err,) = feed.errors.of(RecoveryError)
+        assert (err.topic, err.missed_from, err.missed_to, err.missed) == ("feed", 101, 250, 150)
+        assert feed.received == [*range(100), *range(250, 400)]
+        assert feed.recoveries == [("feed", 50, err)]
+        print(f"\nrecovery beyond the bound: sent={sent} received={len(feed.received)} reported={feed.reported}")
+        await feed.client.close()
+
+
+async def test_a_gap_before_the_first_publication_is_recovered() -> None:
+    """A client that saw nothing yet still catches up: subscribing names the current position."""
+    async with Server(history_size=100) as server:
+        feed = Feed(Client(server=server.addr, reconnect=FAST))
+        await feed.start(server, "quiet")
+        await server.publish("before", MessageV1(message="0"))  # another topic: not this one's offsets
+        feed.cut()
+        for i in range(5):
+            await server.publish("quiet", MessageV1(message=str(i)))
+        await wait_until(lambda: len(feed.received) >= 5, feed.changed)
+        check(5, feed)
+        assert feed.received == [0, 1, 2, 3, 4]
+        assert feed.reported == 0
+        await feed.client.close()
+
+
+async def test_a_restarted_server_reports_an_unknown_loss() -> None:
+    """Another server instance has another epoch: the loss is reported, nothing is replayed twice."""
+    first = Server(history_size=100)
+    await first.start()
+    port = int(first.addr.rsplit(":", 1)[1])
+    feed = Feed(Client(server=first.addr, reconnect=FAST))
+    await feed.start(first, "feed")
+    await first.publish("feed", MessageV1(message="0"))
+    await wait_until(lambda: feed.received == [0], feed.changed)
+    feed.running.clear()
+    await first.shutdown()
+    async with Server(listen=f"127.0.0.1:{port}", history_size=100) as second:
+        (err,) = await feed.errors.wait_for(RecoveryError)
+        assert err.topic == "feed"
+        assert err.missed is None
+        assert "another server instance" in str(err)
+        await second.publish("feed", MessageV1(message="1"))
+        await wait_until(lambda: feed.received == [0, 1], feed.changed)
+        await feed.client.close()
+
+
+async def test_go_wire_clients_see_no_position() -> None:
+    """Without the extension (a Go client's wire) deliveries are exactly as before."""
+    async with Server(history_size=10) as server:
+        client = Client(server=server.addr, extensions=False)
+        got: asyncio.Queue[Message[MessageV1]] = asyncio.Queue()
+
+        async def on_feed(sender: Sender, msg: Message[MessageV1]) -> None:
+            await got.put(msg)
+
+        client.handle(MessageV1, on_feed)
+        subscribed = asyncio.Event()
+        server.on_subscribe(lambda topic: subscribed.set())
+        await client.connect(timeout=WAIT)
+        await client.subscribe("feed")
+        await asyncio.wait_for(subscribed.wait(), WAIT)
+        await server.publish("feed", MessageV1(message="x"))
+        msg = await asyncio.wait_for(got.get(), WAIT)
+        assert msg.headers == {}
+        assert msg.metadata.topic == ""
+        await client.close()
+
+
+def test_history_bounds_and_expiry() -> None:
+    now = [0.0]
+    history = History(3, ttl=10.0, clock=lambda: now[0])
+    for i in range(5):
+        assert history.append("t", bytes([i])) == i + 1
+    whole = history.since("t", history.epoch, 0)
+    assert [n for n, _ in whole.frames] == [3, 4, 5]
+    assert (whole.missed_from, whole.missed_to) == (1, 2)
+    assert history.since("t", history.epoch, 4).frames == [(5, b"\x04")]
+    assert history.since("t", history.epoch, 5).missed == 0
+    assert history.since("t", "other", 1).unknown
+    now[0] = 11.0
+    expired = history.since("t", history.epoch, 2)
+    assert expired.frames == []
+    assert (expired.missed_from, expired.missed_to, expired.missed) == (3, 5, 3)
+    assert parse_position("ab:12") == ("ab", 12)
+    assert parse_position("12") is None
+    assert parse_position("ab:x") is None
+    assert parse_position(":1") is None
+    with pytest.raises(ValueError, match="at least 1"):
+        History(0)
