@@ -97,6 +97,7 @@ async def test_a_client_cut_mid_stream_gets_everything_back() -> None:
         streaming = asyncio.create_task(stream())
         await wait_until(lambda: len(feed.received) >= 100, feed.changed)
         feed.cut()
+        before = len(feed.received)
         await asyncio.wait_for(streaming, WAIT)
         await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
         check(sent, feed)
@@ -106,7 +107,10 @@ async def test_a_client_cut_mid_stream_gets_everything_back() -> None:
         assert topic == "feed"
         assert error is None
         assert replayed > 0
-        print(f"\nrecovery mid-stream: sent={sent} received={len(feed.received)} replayed={replayed} reported=0")
+        print(
+            f"\nrecovery mid-stream: sent={sent} received={len(feed.received)} (before the cut {before}, "
+            f"replayed {replayed}, live after {len(feed.received) - before - replayed}) reported=0"
+        )
         await feed.client.close()
 
 
@@ -127,7 +131,7 @@ async def test_what_left_the_history_is_reported_exactly() -> None:
         await wait_until(lambda: len(feed.received) == 100, feed.changed)
         feed.cut()
         await publish(200)  # no await yields without a broker: all of it before the client is back
-        await asyncio.wait_for(feed.running.wait(), WAIT)
+        await wait_until(lambda: bool(feed.recoveries), feed.changed)  # replayed: what follows is live
         await publish(100)
         await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
         check(sent, feed)
@@ -173,6 +177,21 @@ async def test_a_restarted_server_reports_an_unknown_loss() -> None:
         assert "another server instance" in str(err)
         await second.publish("feed", MessageV1(message="1"))
         await wait_until(lambda: feed.received == [0, 1], feed.changed)
+        await feed.client.close()
+
+
+async def test_wildcard_subscriptions_are_reported_not_recovered() -> None:
+    """A pattern may match topics the client never saw: its loss is reported, not guessed."""
+    async with Server(history_size=100) as server:
+        feed = Feed(Client(server=server.addr, reconnect=FAST))
+        await feed.start(server, "rooms.*")
+        await server.publish("rooms.a", MessageV1(message="0"))
+        await wait_until(lambda: feed.received == [0], feed.changed)
+        feed.cut()
+        (err,) = await feed.errors.wait_for(RecoveryError)
+        assert err.topic == "rooms.*"
+        assert err.missed is None
+        assert "wildcard" in str(err)
         await feed.client.close()
 
 
