@@ -94,7 +94,14 @@ async def test_peers_on_different_transports_speak_one_wire(
         async with client:
             reply = await client.send_sync(MessageV1(message="hello"), timeout=WAIT, expect=SuccessReplyV1)
             assert reply.payload.message == "hello"
-            assert client.extensions == {"close-codes", "error-reply", "server-requests", "topic-header", "wildcards"}
+            assert client.extensions == {
+                "close-codes",
+                "error-reply",
+                "recovery",
+                "server-requests",
+                "topic-header",
+                "wildcards",
+            }
             with pytest.raises(RemoteHandlerError):
                 await client.send_sync(MessageV1(message="fail"), timeout=WAIT)
             [peer] = server.peers
