@@ -5,7 +5,10 @@ of that topic (1, 2, 3...); the last `size` of them are kept, each for at
 most `ttl` seconds. The history has an epoch, random per instance (per server
 start): an offset is only meaningful with the epoch it was given under, so a
 restarted server, or another replica, never mistakes its offsets for the old
-ones.
+ones. A topic's history that cannot be trusted any more (a replica stopped
+receiving the topic from the broker, or the broker lost some of it) is
+reset: that topic gets a new epoch, and a client naming the old one is told
+its loss is unknown rather than handed an incomplete replay.
 
 A client that saw up to ``(epoch, offset)`` on a topic asks :meth:`History.since`
 what followed: the frames still held, in order, and the range of offsets that
@@ -62,9 +65,10 @@ class Recovery:
 
 
 class _Topic:
-    __slots__ = ("entries", "last")
+    __slots__ = ("entries", "epoch", "last")
 
-    def __init__(self) -> None:
+    def __init__(self, epoch: str) -> None:
+        self.epoch = epoch
         self.last = 0
         """The offset of the newest publication ever appended (kept when its entry is gone)."""
         self.entries: deque[tuple[int, float, bytes]] = deque()
@@ -82,12 +86,36 @@ class History:
         """Random per instance: offsets of another server instance are not comparable."""
         self._clock = clock
         self._topics: dict[str, _Topic] = {}
+        self._resets = 0
+
+    def epoch_of(self, topic: str) -> str:
+        """The epoch of `topic`'s offsets: the history's, or a new one since the topic was reset."""
+        state = self._topics.get(topic)
+        return self.epoch if state is None else state.epoch
+
+    def position(self, topic: str) -> str:
+        """``epoch:offset`` of the newest publication on `topic` (offset 0: none yet)."""
+        return format_position(self.epoch_of(topic), self.last(topic))
+
+    def reset(self, topic: str) -> None:
+        """Forget `topic`'s publications and give it a new epoch: what it held may be incomplete."""
+        state = self._topics.get(topic)
+        if state is None:
+            return
+        self._resets += 1
+        state.epoch = f"{self.epoch}.{self._resets}"
+        state.entries.clear()
+
+    def reset_matching(self, matches: Callable[[str], bool]) -> None:
+        """:meth:`reset` every topic for which `matches(topic)` holds."""
+        for topic in [topic for topic in self._topics if matches(topic)]:
+            self.reset(topic)
 
     def append(self, topic: str, frame: bytes) -> int:
         """Keep `frame` as the next publication on `topic`; returns its offset."""
         state = self._topics.get(topic)
         if state is None:
-            state = self._topics[topic] = _Topic()
+            state = self._topics[topic] = _Topic(self.epoch)
         state.last += 1
         entries = state.entries
         entries.append((state.last, self._clock(), frame))
@@ -110,9 +138,9 @@ class History:
 
     def since(self, topic: str, epoch: str, offset: int) -> Recovery:
         """What followed ``(epoch, offset)`` on `topic`: the frames held and the offsets lost."""
-        if epoch != self.epoch:
-            return Recovery([], unknown=True)
         state = self._topics.get(topic)
+        if epoch != (self.epoch if state is None else state.epoch):
+            return Recovery([], unknown=True)
         if state is None or offset >= state.last:
             return Recovery([])
         self._expire(state)

@@ -99,6 +99,7 @@ class PubSub:
         connections: Callable[[], Iterable[ServerConnection]],
         report: Callable[[BaseException], None],
         history: History | None = None,
+        linger: float = 60.0,
     ) -> None:
         self.replica = uuid.uuid4().hex
         """This server's id in envelopes."""
@@ -113,6 +114,9 @@ class PubSub:
         self._subscribing: dict[str, asyncio.Task[None]] = {}
         self.history = history
         """Recent publications per topic, for reconnecting clients; None keeps none."""
+        self._linger = linger
+        self._lingering: dict[str, asyncio.TimerHandle] = {}
+        """Broker subscriptions kept a while after their last local subscriber left (with a history)."""
 
     async def start(self) -> None:
         """Connect the broker, if any."""
@@ -121,6 +125,9 @@ class PubSub:
 
     async def close(self) -> None:
         """Flush and disconnect the broker, if any."""
+        for handle in self._lingering.values():
+            handle.cancel()
+        self._lingering.clear()
         if self._broker is not None:
             await self._broker.close()
 
@@ -140,7 +147,9 @@ class PubSub:
             first = self._index.add(pattern, conn, literal=not conn.wildcards)
             if conn.recovery:
                 self._replay(conn, pattern, since)  # no await since the index took conn: no gap, no copy
-            if first and self._broker is not None:
+            if first and (lingering := self._lingering.pop(pattern, None)) is not None:
+                lingering.cancel()  # still subscribed at the broker: the history has no hole
+            elif first and self._broker is not None:
                 task = asyncio.get_running_loop().create_task(self._broker.subscribe(pattern))
                 self._subscribing[pattern] = task
                 task.add_done_callback(lambda done: self._subscribed(pattern, done))
@@ -162,7 +171,7 @@ class PubSub:
         if not since:
             if history is None or wildcard:
                 return
-            report[POSITION_HEADER] = format_position(history.epoch, history.last(topic))
+            report[POSITION_HEADER] = history.position(topic)
             conn.deliver(encode_frame(RECOVERY_KIND, b"", report))
             return
         report[RECOVERED_HEADER] = "0"
@@ -175,15 +184,17 @@ class PubSub:
             report[MISSED_HEADER], report[REASON_HEADER] = "?", f"{since[:64]!r} is not a position"
         else:
             recovery = history.since(topic, *position)
-            epoch = history.epoch
+            epoch = history.epoch_of(topic)
             for offset, frame in recovery.frames:
                 tagged = add_topic_header(frame, topic)
                 conn.deliver(add_header(tagged, POSITION_HEADER, format_position(epoch, offset)))
             report[RECOVERED_HEADER] = str(len(recovery.frames))
-            report[POSITION_HEADER] = format_position(epoch, history.last(topic))
+            report[POSITION_HEADER] = history.position(topic)
             if recovery.unknown:
                 report[MISSED_HEADER] = "?"
-                report[REASON_HEADER] = "another server instance: its offsets do not continue the ones seen"
+                report[REASON_HEADER] = (
+                    "another server instance, or a history this server had to reset: its offsets do not continue"
+                )
             elif recovery.missed_from is not None:
                 report[MISSED_HEADER] = f"{recovery.missed_from}-{recovery.missed_to}"
         conn.deliver(encode_frame(RECOVERY_KIND, b"", report))
@@ -192,7 +203,8 @@ class PubSub:
         history = self.history
         if history is None:
             return ""
-        return format_position(history.epoch, history.append(topic, frame))
+        offset = history.append(topic, frame)
+        return format_position(history.epoch_of(topic), offset)
 
     def _subscribed(self, pattern: str, task: asyncio.Task[None]) -> None:
         if self._subscribing.get(pattern) is task:
@@ -216,9 +228,24 @@ class PubSub:
         conn.topics.clear()
 
     def _broker_unsubscribe(self, pattern: str) -> None:
+        if self.history is not None and pattern not in self._lingering:
+            # A client that comes back soon asks this history: keep it whole a while.
+            loop = asyncio.get_running_loop()
+            self._lingering[pattern] = loop.call_later(self._linger, self._linger_ended, pattern)
+            return
+        self._broker_unsubscribe_now(pattern)
+
+    def _linger_ended(self, pattern: str) -> None:
+        del self._lingering[pattern]
+        self._broker_unsubscribe_now(pattern)
+
+    def _broker_unsubscribe_now(self, pattern: str) -> None:
         assert self._broker is not None
         self._broker.unsubscribe(pattern)
         self._gaps.forget(lambda topic: pattern_matches(pattern, topic) or topic == pattern)
+        if self.history is not None:
+            # Other replicas' publications stop coming: what this history holds of those topics has holes.
+            self.history.reset_matching(lambda topic: pattern_matches(pattern, topic) or topic == pattern)
 
     # Outgoing.
 
@@ -256,6 +283,8 @@ class PubSub:
             self._report(
                 BrokerError(name, f"{missing} publications {what} from replica {origin[:8]} never arrived", missing)
             )
+            if topic and self.history is not None:
+                self.history.reset(topic)  # a replay from here would skip them silently
         return envelope
 
     def deliver_publication(self, data: bytes) -> None:

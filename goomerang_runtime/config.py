@@ -23,6 +23,7 @@ from .errors import ConfigError
 __all__ = [
     "DEFAULT_CLOSE_WAIT",
     "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_HISTORY_LINGER",
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_SERVER_HEARTBEAT_INTERVAL",
     "DEFAULT_LISTEN",
@@ -53,6 +54,9 @@ DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 """Largest incoming WebSocket message: 4 MiB."""
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 """Seconds for the TLS and WebSocket opening handshakes."""
+DEFAULT_HISTORY_LINGER = 60.0
+"""Seconds a replica with a history and no history_ttl stays subscribed at the broker after its last
+client of a topic left, so that a client coming back finds the topic's history whole."""
 DEFAULT_CLOSE_WAIT = 5.0
 """Seconds to wait for the peer's close frame."""
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
@@ -192,7 +196,12 @@ class ServerConfig(_Common):
     history_size: Annotated[int, Field(ge=0)] = 0
     """Publications kept per topic for reconnecting clients to catch up (``recovery``); 0 keeps none."""
     history_ttl: PositiveFloat | None = None
-    """Seconds a publication stays in the history; None: until `history_size` newer ones push it out."""
+    """Seconds a publication stays in the history; None: until `history_size` newer ones push it out.
+
+    With a broker, also how long the server stays subscribed to a topic after
+    its last client left (None: ``DEFAULT_HISTORY_LINGER``), so the topic's
+    history has no hole when a client comes back in time; later, the loss is
+    reported as unknown."""
 
     @field_validator("listen")
     @classmethod

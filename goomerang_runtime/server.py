@@ -47,7 +47,7 @@ from ._outbox import frames_text
 from ._peer import PeerBase
 from ._pubsub import PubSub
 from .auth import Action, Authenticator, HandshakeRequest
-from .config import ServerConfig, ServerOptions, parse_address
+from .config import DEFAULT_HISTORY_LINGER, ServerConfig, ServerOptions, parse_address
 from .errors import (
     AlreadyRunningError,
     AuthenticationError,
@@ -178,7 +178,8 @@ class Server(PeerBase[ServerConfig]):
         """Each handshake connection's principal, from authentication until it is served."""
         config = self._config
         history = History(config.history_size, config.history_ttl) if config.history_size else None
-        self._pubsub = PubSub(config.broker, self._connections.values, self._report, history)
+        linger = config.history_ttl if config.history_ttl is not None else DEFAULT_HISTORY_LINGER
+        self._pubsub = PubSub(config.broker, self._connections.values, self._report, history, linger)
         self._calls = ServerCalls(self._registry.classes, self._report)
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
