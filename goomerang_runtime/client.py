@@ -167,7 +167,9 @@ class Client(PeerBase[ClientConfig]):
         self._finished: asyncio.Event | None = None
         self._topics: set[str] = set()
         self._positions: dict[str, str] = {}
-        """Topic -> the last ``epoch:offset`` seen there (``recovery``), asked for again on reconnect."""
+        """Exact topic -> the last ``epoch:offset`` seen there (``recovery``), asked for again on reconnect."""
+        self._patterns_fed = False
+        """A publication with a position came through a wildcard subscription (not recovered: reported)."""
         self._recovery_hook: Hook[[str, int, RecoveryError | None]] = Hook("on_recovery", self._report)
         self._reconnecting: asyncio.Task[None] | None = None
         self._reconnect_hook: Hook[[int, float, BaseException | None]] = Hook("on_reconnect", self._report)
@@ -498,13 +500,14 @@ class Client(PeerBase[ClientConfig]):
             since = ""
             if recovering:
                 if wildcards and is_pattern(topic):
-                    if any(pattern_matches(topic, seen) for seen in positions):
+                    if self._patterns_fed:
                         self._report(RecoveryError(topic, reason="wildcard subscriptions are not recovered"))
                 else:
                     since = positions.get(topic, "")
-            elif topic in positions:
+            elif topic in positions or (self._patterns_fed and is_pattern(topic)):
                 self._report(RecoveryError(topic, reason="the server does not recover (a Go server?)"))
             await outbox.put(encode_subscribe(topic, since))
+        self._patterns_fed = False
         if not recovering:
             positions.clear()
 
@@ -527,14 +530,15 @@ class Client(PeerBase[ClientConfig]):
             self._positions[topic] = position
         if RECOVERED_HEADER not in headers:
             return
-        replayed = int(headers[RECOVERED_HEADER]) if headers[RECOVERED_HEADER].isdigit() else 0
+        count = headers[RECOVERED_HEADER]
+        replayed = int(count) if count.isdigit() and len(count) <= 19 else 0
         error: RecoveryError | None = None
         missed = headers.get(MISSED_HEADER, "")
         if missed == "?":
             error = RecoveryError(topic, reason=headers.get(REASON_HEADER, ""))
         elif missed:
             first, _, last = missed.partition("-")
-            if first.isdigit() and last.isdigit():
+            if first.isdigit() and last.isdigit() and len(first) <= 19 and len(last) <= 19:
                 error = RecoveryError(topic, int(first), int(last))
             else:
                 error = RecoveryError(topic, reason=f"the server reported {missed[:64]!r}")
@@ -631,7 +635,11 @@ class Client(PeerBase[ClientConfig]):
                         report(exc)
                     continue
                 if recovering and (position := msg.headers.pop(POSITION_HEADER, None)) is not None:
-                    positions[msg.metadata.topic] = position
+                    topic = msg.metadata.topic
+                    if topic in self._topics or topic in self._streams:
+                        positions[topic] = position
+                    else:
+                        self._patterns_fed = True
                 if (self._topic_routes or self._streams) and (chains := self._topic_chains(msg)) is not None:
                     for chain in chains:
                         await dispatcher.dispatch(sender, msg, chain)
