@@ -24,6 +24,7 @@ __all__ = [
     "BROADCAST_KIND",
     "CALL_HEADER",
     "COMMAND_KINDS",
+    "GROUP_HEADER",
     "HEADER_PREFIX",
     "TOPIC_HEADER",
     "PUBLISH_KIND",
@@ -73,6 +74,8 @@ RECOVERY_KIND = "goomerang.recovery"
 RECOVERED_HEADER = "goomerang-recovered"
 MISSED_HEADER = "goomerang-missed"
 REASON_HEADER = "goomerang-reason"
+GROUP_HEADER = "goomerang-group"
+"""Header of the queue-groups extension: on subscribe and unsubscribe frames, and on group deliveries."""
 BROADCAST_KIND = kind_of(BroadcastCmd)
 SUBSCRIBE_KIND = kind_of(SubscribeCmd)
 PUBLISH_KIND = kind_of(PublishCmd)
@@ -281,6 +284,7 @@ def decode_message(frame: Frame, classes: Mapping[str, type[ProtoMessage]]) -> M
         raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
     entries = frame.headers
     count = len(entries)
+    group = ""
     if not count:
         headers: dict[str, str] = {}
         topic = ""
@@ -290,7 +294,9 @@ def decode_message(frame: Frame, classes: Mapping[str, type[ProtoMessage]]) -> M
     else:  # dict() of a protobuf map is costly; a comprehension is not
         headers = {key: entries[key] for key in entries}
         topic = headers.pop(TOPIC_HEADER, "")
-    metadata = Metadata._received(kind, frame.uuid, frame.is_sync, len(data), frame, topic)
+        if GROUP_HEADER in headers:
+            group = headers.pop(GROUP_HEADER)
+    metadata = Metadata._received(kind, frame.uuid, frame.is_sync, len(data), frame, topic, group)
     return Message._received(payload, headers, metadata)
 
 
@@ -309,6 +315,12 @@ def unprefix_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 _TOPIC_ENTRY_HEAD = _string_field(b"\x0a", TOPIC_HEADER)
+_GROUP_ENTRY_HEAD = _string_field(b"\x0a", GROUP_HEADER)
+
+
+def _append_header(frame: bytes, head: bytes, value: str) -> bytes:
+    entry = head + _string_field(b"\x12", value)
+    return b"".join((frame, b"\x32", _varint(len(entry)), entry))
 
 
 def add_topic_header(frame: bytes, topic: str) -> bytes:
@@ -317,14 +329,13 @@ def add_topic_header(frame: bytes, topic: str) -> bytes:
     A map entry appended to the encoded frame: protobuf merges map entries
     in any order, and the last one of a key wins, as a dict update would.
     """
-    entry = _TOPIC_ENTRY_HEAD + _string_field(b"\x12", topic)
-    return b"".join((frame, b"\x32", _varint(len(entry)), entry))
+    return _append_header(frame, _TOPIC_ENTRY_HEAD, topic)
 
 
 def add_header(frame: bytes, key: str, value: str) -> bytes:
     """`frame` with header `key` set to `value`, appended as :func:`add_topic_header` does."""
-    entry = _string_field(b"\x0a", key) + _string_field(b"\x12", value)
-    return b"".join((frame, b"\x32", _varint(len(entry)), entry))
+    head = _GROUP_ENTRY_HEAD if key == GROUP_HEADER else _string_field(b"\x0a", key)
+    return _append_header(frame, head, value)
 
 
 # Commands, client -> server.
@@ -351,17 +362,23 @@ class PublishCommand:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeCommand:
-    """Start receiving publications on `topic`; `since`: the last position seen, to catch up from."""
+    """Start receiving publications on `topic`.
+
+    `since`: the last position seen, to catch up from (recovery); `group`:
+    as a member of that queue group (queue-groups).
+    """
 
     topic: str
     since: str = ""
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class UnsubscribeCommand:
-    """Stop receiving publications on `topic`."""
+    """Stop receiving publications on `topic` (as a member of queue `group`, when set)."""
 
     topic: str
+    group: str = ""
 
 
 Command: TypeAlias = BroadcastCommand | PublishCommand | SubscribeCommand | UnsubscribeCommand
@@ -381,15 +398,25 @@ def encode_publish(topic: str, msg: Message[ProtoMessage]) -> tuple[bytes, int]:
     return encode_frame(PUBLISH_KIND, cmd, prefix_headers(msg.headers)), len(inner)
 
 
-def encode_subscribe(topic: str, since: str = "") -> bytes:
-    """A SubscribeCmd frame; `since` (our servers only) asks for what followed that position."""
-    headers = {SINCE_HEADER: since} if since else None
-    return encode_frame(SUBSCRIBE_KIND, SubscribeCmd(topic=topic).SerializeToString(), headers)
+def encode_subscribe(topic: str, since: str = "", *, group: str = "") -> bytes:
+    """A SubscribeCmd frame; `since` (our servers only) asks for what followed that position.
+
+    A `group` travels in the ``goomerang-group`` header (queue-groups extension).
+    """
+    headers = {SINCE_HEADER: since} if since else {}
+    if group:
+        headers[GROUP_HEADER] = group
+    return encode_frame(SUBSCRIBE_KIND, SubscribeCmd(topic=topic).SerializeToString(), headers or None)
 
 
-def encode_unsubscribe(topic: str) -> bytes:
-    """An UnsubscribeCmd frame."""
-    return encode_frame(UNSUBSCRIBE_KIND, UnsubscribeCmd(topic=topic).SerializeToString())
+def encode_unsubscribe(topic: str, *, group: str = "") -> bytes:
+    """An UnsubscribeCmd frame, with the group header as :func:`encode_subscribe`.
+
+    The server sends the same frame back to confirm a group was left.
+    """
+    return encode_frame(
+        UNSUBSCRIBE_KIND, UnsubscribeCmd(topic=topic).SerializeToString(), {GROUP_HEADER: group} if group else None
+    )
 
 
 def decode_command(frame: Frame) -> Command:
@@ -403,10 +430,12 @@ def decode_command(frame: Frame) -> Command:
             bc = BroadcastCmd.FromString(frame.payload)
             return BroadcastCommand(bc.kind, bc.message, unprefix_headers(frame.headers))
         if kind == SUBSCRIBE_KIND:
-            since = frame.headers.get(SINCE_HEADER, "")
-            return SubscribeCommand(SubscribeCmd.FromString(frame.payload).topic, since)
+            headers = frame.headers
+            topic = SubscribeCmd.FromString(frame.payload).topic
+            return SubscribeCommand(topic, headers.get(SINCE_HEADER, ""), headers.get(GROUP_HEADER, ""))
         if kind == UNSUBSCRIBE_KIND:
-            return UnsubscribeCommand(UnsubscribeCmd.FromString(frame.payload).topic)
+            topic = UnsubscribeCmd.FromString(frame.payload).topic
+            return UnsubscribeCommand(topic, frame.headers.get(GROUP_HEADER, ""))
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise PayloadDecodeError(kind, str(exc) or type(exc).__name__) from exc
     raise ValueError(f"{kind!r} is not a command kind")

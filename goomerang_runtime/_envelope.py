@@ -4,6 +4,8 @@ A publication or broadcast crosses the broker as an `Envelope`
 (`protos/goomerang/broker.proto`): who sent it, its sequence number, its
 topic, and the goomerang frame to hand to clients, already encoded so that
 receiving replicas forward the very bytes without decoding the payload.
+A publication a replica could not place with a member of a queue group goes
+back to the broker with that replica's id added to `declined`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class Envelope:
     seq: int
     topic: str
     frame: bytes
+    declined: tuple[str, ...] = ()
+    """Replicas that handed this publication back for a queue group (no member could take it)."""
 
     @property
     def is_broadcast(self) -> bool:
@@ -36,9 +40,9 @@ class EnvelopeError(ValueError):
     """Bytes that are not an envelope; the caller wraps it in a typed, reported error."""
 
 
-def encode_envelope(origin: str, seq: int, topic: str, frame: bytes) -> bytes:
+def encode_envelope(origin: str, seq: int, topic: str, frame: bytes, declined: tuple[str, ...] = ()) -> bytes:
     """Serialize one envelope."""
-    return _EnvelopePb(origin=origin, seq=seq, topic=topic, frame=frame).SerializeToString()
+    return _EnvelopePb(origin=origin, seq=seq, topic=topic, frame=frame, declined=declined).SerializeToString()
 
 
 def decode_envelope(data: bytes) -> Envelope:
@@ -51,4 +55,4 @@ def decode_envelope(data: bytes) -> Envelope:
         raise EnvelopeError("no origin")
     if not pb.frame:
         raise EnvelopeError("no frame")
-    return Envelope(pb.origin, pb.seq, pb.topic, pb.frame)
+    return Envelope(pb.origin, pb.seq, pb.topic, pb.frame, tuple(pb.declined))

@@ -7,6 +7,11 @@ with the concrete topic, as if the client had subscribed to exactly it.
 Verdicts are kept per connection (a bounded number of topics), and while
 the hook is being asked, that connection's later publications wait behind
 the one being checked, so order holds.
+
+A delivery for a queue group comes with its own `decide` callback instead:
+the gate tells it the verdict rather than delivering, so that a refused
+member (or one that left, or closed, while the hook was thinking) never
+swallows its group's publication: the server offers it to another member.
 """
 
 from __future__ import annotations
@@ -15,8 +20,12 @@ import asyncio
 import inspect
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from typing import TypeAlias
 
-__all__ = ["ReceiveGate"]
+__all__ = ["Decide", "ReceiveGate"]
+
+Decide: TypeAlias = Callable[[bool], None]
+"""Told the verdict on a held delivery (True: allowed), in place of the gate delivering it."""
 
 _VERDICTS = 1024
 """Topics whose verdict one connection remembers (the oldest are forgotten first)."""
@@ -39,27 +48,45 @@ class ReceiveGate:
         self._overflow = overflow
         self._limit = limit
         self._verdicts: OrderedDict[str, bool] = OrderedDict()
-        self._held: deque[tuple[str, bytes]] = deque()
+        # (topic, frame, decide); topic None: a frame that only keeps its place in line.
+        self._held: deque[tuple[str | None, bytes, Decide | None]] = deque()
         self._task: asyncio.Task[None] | None = None
 
-    def offer(self, topic: str, frame: bytes) -> None:
-        """Deliver `frame` if `topic` is allowed; ask first if nobody knows yet."""
+    def offer(self, topic: str, frame: bytes, decide: Decide | None = None) -> None:
+        """Deliver `frame` if `topic` is allowed, asking first if nobody knows yet.
+
+        With `decide`, the gate delivers nothing: it calls ``decide(allowed)``.
+        """
         held = self._held
         if held:
             if len(held) >= self._limit:
                 self._overflow(len(held))
+                if decide is not None:
+                    decide(False)
                 return
-            held.append((topic, frame))
+            held.append((topic, frame, decide))
             return
         verdict = self._verdicts.get(topic)
         if verdict is None:
             answer = self._ask(topic)
             if inspect.isawaitable(answer):
-                held.append((topic, frame))
+                held.append((topic, frame, decide))
                 self._task = asyncio.get_running_loop().create_task(self._drain(answer))
                 return
             verdict = self._remember(topic, answer)
-        if verdict:
+        self._settle(verdict, frame, decide)
+
+    def after(self, frame: bytes) -> None:
+        """Deliver `frame` (no check) behind every publication the gate holds."""
+        if self._held:
+            self._held.append((None, frame, None))
+        else:
+            self._deliver(frame)
+
+    def _settle(self, verdict: bool, frame: bytes, decide: Decide | None) -> None:
+        if decide is not None:
+            decide(verdict)
+        elif verdict:
             self._deliver(frame)
 
     def _remember(self, topic: str, verdict: bool) -> bool:
@@ -74,7 +101,11 @@ class ReceiveGate:
         try:
             answer: Awaitable[bool] | bool | None = first
             while held:
-                topic, frame = held[0]
+                topic, frame, decide = held[0]
+                if topic is None:
+                    held.popleft()
+                    self._deliver(frame)
+                    continue
                 verdict = self._verdicts.get(topic)
                 if verdict is None:
                     if answer is None:
@@ -82,13 +113,15 @@ class ReceiveGate:
                     verdict = self._remember(topic, await answer if inspect.isawaitable(answer) else answer)
                 answer = None
                 held.popleft()
-                if verdict:
-                    self._deliver(frame)
+                self._settle(verdict, frame, decide)
         finally:
             self._task = None
 
     def close(self) -> None:
-        """The connection is gone: drop what waits and stop asking."""
-        self._held.clear()
+        """The connection is gone: drop what waits (a group's deliveries are told no) and stop asking."""
+        held, self._held = self._held, deque()
         if self._task is not None:
             self._task.cancel()
+        for _, _, decide in held:
+            if decide is not None:
+                decide(False)

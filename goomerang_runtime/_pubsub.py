@@ -16,6 +16,15 @@ or from another replica, takes the next offset of its topic; clients that
 agreed on ``recovery`` get its position in a header, and a reconnecting one
 that names the last position it saw gets what followed, replayed before any
 live delivery (see :meth:`PubSub.subscribe`).
+
+Queue groups (an extension between our peers): each publication goes to one
+member of each group whose patterns match its topic, besides every plain
+subscriber. Without a broker this server chooses (:mod:`._groups`); with
+one, the broker chooses among every replica's members and brings the
+publication to the chosen replica (:meth:`PubSub.deliver_group`), local
+publications included, so that each reaches one member across replicas. A
+member the policy refuses, or that left or closed meanwhile, passes it on to
+the next; a replica left without one hands it back to the broker.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
 from ._codec import (
+    GROUP_HEADER,
     MISSED_HEADER,
     POSITION_HEADER,
     REASON_HEADER,
@@ -35,18 +45,22 @@ from ._codec import (
     add_header,
     add_topic_header,
     encode_frame,
+    encode_unsubscribe,
 )
 from ._connection import ServerConnection
 from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
+from ._groups import GroupTable
 from ._history import History, format_position, parse_position
 from ._sequence import Gaps, Numbering
-from .brokers.base import Broker
-from .errors import BrokerError, EnvelopeDecodeError
+from .brokers.base import Broker, lost_hand_back
+from .errors import BrokerError, EnvelopeDecodeError, GroupError
 from .topics import TopicIndex, is_pattern, pattern_matches
 
 __all__ = ["PubSub"]
 
 _RECENT = 1024
+_MAX_DECLINED = 8
+"""Replicas a publication may be handed back by, for one group, before it is reported lost."""
 
 
 class _Recent:
@@ -87,6 +101,11 @@ def _deliver(conns: Iterable[ServerConnection], topic: str, frame: bytes, positi
             conn.deliver(data)
 
 
+def _usable(conn: ServerConnection) -> bool:
+    """Whether a group delivery may go to `conn` now (not disconnected, not closing)."""
+    return not conn.kicked and not conn.closing and conn.outbox.error is None
+
+
 class PubSub:
     """Subscriptions of a server's connections, and delivery of publications and broadcasts.
 
@@ -117,6 +136,9 @@ class PubSub:
         self._linger = linger
         self._lingering: dict[str, asyncio.TimerHandle] = {}
         """Broker subscriptions kept a while after their last local subscriber left (with a history)."""
+        self._groups: GroupTable[ServerConnection] = GroupTable()
+        self._members: dict[str, ServerConnection] = {}
+        """Group members by peer id (the member keys the broker knows)."""
 
     async def start(self) -> None:
         """Connect the broker, if any."""
@@ -221,11 +243,109 @@ class PubSub:
             self._broker_unsubscribe(pattern)
 
     def leave(self, conn: ServerConnection) -> None:
-        """A closed connection leaves all its topics."""
+        """A closed connection leaves all its topics and queue groups."""
         for pattern in self._index.remove_all(conn.topics, conn, literal=not conn.wildcards):
             if self._broker is not None:
                 self._broker_unsubscribe(pattern)
         conn.topics.clear()
+        literal = not conn.wildcards
+        for group, pattern in self._groups.leave_all(conn, literal=literal):
+            if self._broker is not None:
+                self._broker.leave(group, pattern, conn.peer.id, literal=literal)
+        self._members.pop(conn.peer.id, None)
+
+    # Queue groups of local connections.
+
+    def check_groups(self, group: str) -> None:
+        """Raise :class:`GroupError` when the broker cannot carry queue groups."""
+        if self._broker is not None and not self._broker.groups:
+            raise GroupError(group, f"the broker {self._broker.name} has no queue groups")
+
+    def memberships(self, conn: ServerConnection) -> int:
+        """How many group subscriptions `conn` has."""
+        return len(self._groups.memberships(conn))
+
+    def in_group(self, conn: ServerConnection, group: str, pattern: str) -> bool:
+        """Whether `conn` is in `group` on `pattern`."""
+        return (group, pattern) in self._groups.memberships(conn)
+
+    async def join(self, conn: ServerConnection, group: str, pattern: str) -> None:
+        """Make `conn` a member of `group` on `pattern`; returns once the broker counts it in."""
+        literal = not conn.wildcards
+        if not self._groups.join(conn, group, pattern, literal=literal):
+            return
+        self._members[conn.peer.id] = conn
+        if self._broker is not None:
+            task = asyncio.get_running_loop().create_task(
+                self._broker.join(group, pattern, conn.peer.id, literal=literal)
+            )
+            task.add_done_callback(self._joined)
+            # Not cancelled with the caller, as a subscription: a connection that goes away does not cut it short.
+            await asyncio.wait({task})
+
+    def _joined(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._report(exc)
+
+    def leave_group(self, conn: ServerConnection, group: str, pattern: str) -> None:
+        """Take `conn` out of `group` on `pattern`, then confirm it to the client.
+
+        The confirmation is queued behind every delivery chosen for it
+        before; later publications go to the other members.
+        """
+        literal = not conn.wildcards
+        if self._groups.leave(conn, group, pattern, literal=literal):
+            if not self._groups.memberships(conn):
+                self._members.pop(conn.peer.id, None)
+            if self._broker is not None:
+                self._broker.leave(group, pattern, conn.peer.id, literal=literal)
+        confirm = encode_unsubscribe(pattern, group=group)
+        if conn.gate is not None:
+            conn.gate.after(confirm)
+        else:
+            conn.deliver(confirm)
+
+    def _place(
+        self,
+        group: str,
+        topic: str,
+        frame: bytes,
+        envelope: Envelope | None,
+        prefer: str,
+        tried: set[ServerConnection],
+    ) -> None:
+        """Give a publication to the member of `group` whose turn it is; none left: hand it back."""
+        preferred = self._members.get(prefer) if prefer else None
+        conn = self._groups.choose(group, topic, skip=tried, prefer=preferred, usable=_usable)
+        if conn is None:
+            if envelope is not None:
+                self._hand_back(group, envelope)
+            return
+        tried.add(conn)
+        data = add_topic_header(frame, topic) if conn.topic_header else frame
+        data = add_header(data, GROUP_HEADER, group)
+        gate = conn.gate
+        if gate is None or (group, topic) in self._groups.memberships(conn):
+            conn.deliver(data)
+            return
+
+        def decide(allowed: bool) -> None:
+            if allowed and _usable(conn) and conn in self._groups.members(group, topic):
+                conn.deliver(data)
+            else:  # refused, or gone while the hook was asked: the next member's turn
+                self._place(group, topic, frame, envelope, "", tried)
+
+        gate.offer(topic, data, decide)
+
+    def _hand_back(self, group: str, envelope: Envelope) -> None:
+        broker = self._broker
+        assert broker is not None
+        declined = (*envelope.declined, self.replica)
+        if len(declined) > _MAX_DECLINED:
+            self._report(lost_hand_back(broker.name, group, envelope.topic, len(declined)))
+            return
+        data = encode_envelope(envelope.origin, envelope.seq, envelope.topic, envelope.frame, declined)
+        broker.hand_back(group, envelope.topic, data, declined)
 
     def _broker_unsubscribe(self, pattern: str) -> None:
         if self.history is not None and pattern not in self._lingering:
@@ -254,10 +374,17 @@ class PubSub:
         return self._broker.room() if self._broker is not None else None
 
     def publish(self, topic: str, frame: bytes) -> None:
-        """Deliver plain `frame` to local subscribers of `topic`, then hand it to the broker."""
+        """Deliver plain `frame` to local subscribers of `topic`, then hand it to the broker.
+
+        Without a broker, one member of each matching queue group gets it
+        here; with one, the broker chooses.
+        """
         _deliver(self._index.match(topic), topic, frame, self._record(topic, frame))
         if self._broker is not None:
             self._broker.publish(topic, encode_envelope(self.replica, self._numbers.next(topic), topic, frame))
+        elif self._groups:
+            for group in self._groups.groups(topic):
+                self._place(group, topic, frame, None, "", set())
 
     def broadcast_to_replicas(self, frame: bytes) -> None:
         """Hand a broadcast to the broker, for the other replicas' clients."""
@@ -293,6 +420,17 @@ class PubSub:
         if envelope is not None and not envelope.is_broadcast:
             topic = envelope.topic
             _deliver(self._index.match(topic), topic, envelope.frame, self._record(topic, envelope.frame))
+
+    def deliver_group(self, group: str, member: str, data: bytes) -> None:
+        """A publication the broker chose this replica for, for one member of `group` (`member`, if named)."""
+        try:
+            envelope = decode_envelope(data)
+        except EnvelopeError as exc:
+            name = self._broker.name if self._broker is not None else "broker"
+            self._report(EnvelopeDecodeError(name, len(data), str(exc)))
+            return
+        if not envelope.is_broadcast:
+            self._place(group, envelope.topic, envelope.frame, envelope, member, set())
 
     def deliver_broadcast(self, data: bytes) -> None:
         """A broadcast from another replica: every local connection gets it."""

@@ -6,8 +6,10 @@ What the replicas of one deployment exchange through a pub/sub broker
 peers never see it.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -29,6 +31,7 @@ class Envelope(_message.Message):
     SEQ_FIELD_NUMBER: _builtins.int
     TOPIC_FIELD_NUMBER: _builtins.int
     FRAME_FIELD_NUMBER: _builtins.int
+    DECLINED_FIELD_NUMBER: _builtins.int
     origin: _builtins.str
     """Random id of the server (replica) that accepted the publication; a
     replica ignores envelopes that carry its own id.
@@ -41,6 +44,12 @@ class Envelope(_message.Message):
     """The topic it was published on; empty for a broadcast."""
     frame: _builtins.bytes
     """The goomerang.protocol.Frame to deliver to clients, already serialized."""
+    @_builtins.property
+    def declined(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Queue groups only: the replicas that got this publication for a group
+        and had no member able to take it, in the order they handed it back.
+        """
+
     def __init__(
         self,
         *,
@@ -48,10 +57,11 @@ class Envelope(_message.Message):
         seq: _builtins.int = ...,
         topic: _builtins.str = ...,
         frame: _builtins.bytes = ...,
+        declined: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frame", b"frame", "origin", b"origin", "seq", b"seq", "topic", b"topic"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["declined", b"declined", "frame", b"frame", "origin", b"origin", "seq", b"seq", "topic", b"topic"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

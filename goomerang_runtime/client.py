@@ -23,7 +23,10 @@ from ._codec import (
     RECOVERED_HEADER,
     RECOVERY_KIND,
     TOPIC_HEADER,
+    UNSUBSCRIBE_KIND,
     RequestIds,
+    UnsubscribeCommand,
+    decode_command,
     decode_frame,
     decode_message,
     encode_broadcast,
@@ -49,6 +52,7 @@ from .errors import (
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
+    GroupError,
     LimitError,
     MessageTooBigError,
     NotRunningError,
@@ -66,6 +70,7 @@ from .errors import (
 from .extensions import (
     EXTENSIONS_HEADER,
     GO_WIRE,
+    QUEUE_GROUPS,
     RECOVERY,
     SERVER_REQUESTS,
     SUPPORTED,
@@ -79,7 +84,7 @@ from .message import Message, ProtoMessage, kind_of
 from .protocol_pb2 import Frame
 from .status import Status
 from .subscription import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, Subscription
-from .topics import is_pattern, pattern_matches, validate_pattern, validate_topic
+from .topics import is_pattern, pattern_matches, validate_group, validate_pattern, validate_topic
 
 __all__ = ["Client"]
 
@@ -97,6 +102,23 @@ _log = logging.getLogger("goomerang.client")
 """Connections, disconnections, reconnection attempts and refusals; extras ``peer`` (``"server"``),
 ``address`` (the server's ``host:port``) and ``url``, with ``status``, ``reason``, ``code``, ``attempt``
 or ``delay`` where they apply."""
+
+
+_Key = tuple[str, str]
+"""A subscription's topic (or pattern) and queue group ("" for none)."""
+
+DEFAULT_LEAVE_TIMEOUT = 5.0
+"""Seconds ``unsubscribe(..., group=...)`` waits for the server to confirm the group was left."""
+
+
+class _Leave:
+    """A queue group being left: confirmations the server still owes, and who waits for them."""
+
+    __slots__ = ("done", "owed")
+
+    def __init__(self) -> None:
+        self.owed = 0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
 class _Pending:
@@ -153,11 +175,13 @@ class Client(PeerBase[ClientConfig]):
         self._request_ids = RequestIds()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deadlines: Deadlines | None = None
-        self._topic_routes: dict[str, tuple[str, Handler[Any]]] = {}
+        self._topic_routes: dict[_Key, tuple[str, Handler[Any]]] = {}
         self._request_chains: dict[str, Handler[Any]] = {}
         """Kind -> the chain answering the server's requests of that kind (its handler's reply is sent)."""
-        self._streams: dict[str, list[Subscription[Any]]] = {}
-        """Subscription iterators by topic, in the order they were entered."""
+        self._streams: dict[_Key, list[Subscription[Any]]] = {}
+        """Subscription iterators by topic and group, in the order they were entered."""
+        self._leaving: dict[_Key, _Leave] = {}
+        """Queue groups left and not yet confirmed: what the server routed before still reaches them."""
         self._stream_kinds: dict[str, int] = {}
         """Kind -> how many subscription iterators take it (a cheap test in the read loop)."""
         self._lost: ConnectionLostError | None = None
@@ -165,7 +189,7 @@ class Client(PeerBase[ClientConfig]):
         self._unsubscribing: set[asyncio.Task[None]] = set()
         self._closing_by_us = False
         self._finished: asyncio.Event | None = None
-        self._topics: set[str] = set()
+        self._topics: set[_Key] = set()
         self._positions: dict[str, str] = {}
         """Exact topic -> the last ``epoch:offset`` seen there (``recovery``), asked for again on reconnect."""
         self._patterns_fed = False
@@ -201,8 +225,17 @@ class Client(PeerBase[ClientConfig]):
 
     @property
     def subscriptions(self) -> frozenset[str]:
-        """Topics this client is subscribed to (with :meth:`subscribe` or an entered :meth:`subscription`)."""
-        return frozenset(self._topics | self._streams.keys())
+        """Topics this client is subscribed to (with :meth:`subscribe` or an entered :meth:`subscription`).
+
+        Queue group subscriptions are in :attr:`group_subscriptions`.
+        """
+        return frozenset(topic for topic, group in self._topics | self._streams.keys() if not group)
+
+    @property
+    def group_subscriptions(self) -> frozenset[tuple[str, str]]:
+        """(topic, group) of this client's queue group subscriptions, until each is left (confirmed)."""
+        keys = self._topics | self._streams.keys()
+        return frozenset(key for key in keys if key[1] and key not in self._leaving)
 
     def handle(self, kind: type[P], handler: Responder[P] | HandlerObject[P]) -> None:
         """Run `handler` for every incoming message of `kind`; registers the kind.
@@ -496,7 +529,10 @@ class Client(PeerBase[ClientConfig]):
         recovering = RECOVERY in self._extensions
         wildcards = WILDCARDS in self._extensions
         positions = self._positions
-        for topic in sorted(self._topics | self._streams.keys()):
+        for topic, group in sorted(self._topics | self._streams.keys()):
+            if group:  # a queue group has no history to catch up on: one member got each
+                await outbox.put(encode_subscribe(topic, group=group))
+                continue
             since = ""
             if recovering:
                 if wildcards and is_pattern(topic):
@@ -577,6 +613,7 @@ class Client(PeerBase[ClientConfig]):
                     f"{frames_text(dropped)} queued and never sent ({reason.reason})", reason.code, dropped
                 )
             )
+        self._left_all()  # nothing more comes for the queue groups being left
         pending = list(self._pending.values())
         self._pending.clear()  # in place: the deadlines read this very dict
         if self._deadlines is not None:
@@ -631,12 +668,15 @@ class Client(PeerBase[ClientConfig]):
                 except (UnknownKindError, PayloadDecodeError) as exc:
                     if recovering and frame.kind == RECOVERY_KIND:
                         self._recovered(frame)
+                    elif frame.kind == UNSUBSCRIBE_KIND and QUEUE_GROUPS in self._extensions:
+                        self._confirmed(frame)  # a queue group left: the server's confirmation
                     else:
                         report(exc)
                     continue
                 if recovering and (position := msg.headers.pop(POSITION_HEADER, None)) is not None:
                     topic = msg.metadata.topic
-                    if topic in self._topics or topic in self._streams:
+                    plain = (topic, "")
+                    if plain in self._topics or plain in self._streams:
                         positions[topic] = position
                     else:
                         self._patterns_fed = True
@@ -810,47 +850,133 @@ class Client(PeerBase[ClientConfig]):
         return size
 
     @overload
-    async def subscribe(self, topic: str) -> None: ...
+    async def subscribe(self, topic: str, *, group: str | None = None) -> None: ...
 
     @overload
-    async def subscribe(self, topic: str, kind: type[P], handler: Handler[P] | HandlerObject[P]) -> None: ...
+    async def subscribe(
+        self, topic: str, kind: type[P], handler: Handler[P] | HandlerObject[P], *, group: str | None = None
+    ) -> None: ...
 
     async def subscribe(
         self,
         topic: str,
         kind: type[ProtoMessage] | None = None,
         handler: Handler[Any] | HandlerObject[Any] | None = None,
+        *,
+        group: str | None = None,
     ) -> None:
         """Receive what is published on `topic` (wildcards: see :mod:`.topics`).
 
         Without a handler, publications go to the handler of their kind. With
         `kind` and `handler`, publications of that kind on matching topics go
         to `handler` (through the middlewares), and `kind` is registered.
+
+        With `group`, this client joins that queue group: each publication
+        goes to one member of the group (on any replica) instead of to all.
+        Raises :class:`GroupError` for a bad name, or when the server does
+        not take groups (a Go server, or ``extensions=False``).
         """
         outbox = self._running_outbox("subscribe")
         if WILDCARDS in self._extensions:
             validate_pattern(topic)  # a Go server takes any string: a plain topic
+        key = (topic, self._check_group(group))
         if handler is not None and kind is not None:
             self._registry.register(kind)
-            self._topic_routes[topic] = (kind_of(kind), build_chain(to_handler(handler), self._middlewares))
-        await outbox.put(encode_subscribe(topic))
-        self._topics.add(topic)
+            self._topic_routes[key] = (kind_of(kind), build_chain(to_handler(handler), self._middlewares))
+        await outbox.put(encode_subscribe(key[0], group=key[1]))
+        self._topics.add(key)
         self._subscribe_hook(topic)
 
-    async def unsubscribe(self, topic: str) -> None:
+    def _check_group(self, group: str | None) -> str:
+        """`group` checked ("" for None); raises GroupError when the server does not take groups."""
+        if group is None:
+            return ""
+        validate_group(group)
+        if QUEUE_GROUPS not in self._extensions:
+            why = "the server does not take queue groups (a Go server, or extensions=False on either side)"
+            raise GroupError(group, why)
+        return group
+
+    async def unsubscribe(
+        self, topic: str, *, group: str | None = None, timeout: float | None = DEFAULT_LEAVE_TIMEOUT
+    ) -> None:
         """Stop receiving what is published on `topic`.
 
         Subscription iterators on exactly `topic` end too (after what they buffered).
+
+        With `group`, leave that queue group: the server gives later
+        publications to the other members, and what it already routed here
+        still reaches this subscription's handler or iterators. Returns once
+        the server confirmed (then nothing more comes), or raises
+        :class:`SyncTimeoutError` after `timeout` seconds, dropping what
+        might still come. Do not await it in a handler run inline by the read
+        loop (``max_concurrency`` 1): the confirmation would wait behind it.
         """
         outbox = self._running_outbox("unsubscribe")
-        await outbox.put(encode_unsubscribe(topic))
-        self._topics.discard(topic)
-        self._topic_routes.pop(topic, None)
-        self._positions.pop(topic, None)
-        for sub in self._streams.pop(topic, []):
+        key = (topic, self._check_group(group))
+        if not key[1]:
+            await outbox.put(encode_unsubscribe(topic))
+            self._topics.discard(key)
+            self._positions.pop(topic, None)
+            self._drop_key(key)
+            self._unsubscribe_hook(topic)
+            return
+        leave = self._leaving.get(key)
+        if leave is None:
+            leave = self._leaving[key] = _Leave()
+        leave.owed += 1
+        try:
+            await outbox.put(encode_unsubscribe(key[0], group=key[1]))
+        except BaseException:
+            self._owe_less(key)
+            raise
+        self._topics.discard(key)
+        self._unsubscribe_hook(topic)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(leave.done)
+        except TimeoutError:
+            if self._leaving.get(key) is leave:
+                del self._leaving[key]
+                self._finish_leave(key, leave)
+            raise SyncTimeoutError(UNSUBSCRIBE_KIND, timeout or 0.0) from None
+
+    def _drop_key(self, key: _Key) -> None:
+        """No more publications for `key`: forget its handler, end its iterators."""
+        self._topic_routes.pop(key, None)
+        for sub in self._streams.pop(key, []):
             self._forget_kind(sub)
             sub._end(None)
-        self._unsubscribe_hook(topic)
+
+    def _owe_less(self, key: _Key) -> None:
+        leave = self._leaving.get(key)
+        if leave is not None:
+            leave.owed -= 1
+            if leave.owed <= 0:
+                del self._leaving[key]
+                self._finish_leave(key, leave)
+
+    def _finish_leave(self, key: _Key, leave: _Leave) -> None:
+        if key not in self._topics:  # not joined again meanwhile
+            self._drop_key(key)
+        if not leave.done.done():
+            leave.done.set_result(None)
+
+    def _confirmed(self, frame: Frame) -> None:
+        """The server confirmed a queue group was left: everything it routed here came before."""
+        try:
+            cmd = decode_command(frame)
+        except PayloadDecodeError as exc:
+            self._report(exc)
+            return
+        if isinstance(cmd, UnsubscribeCommand):
+            self._owe_less((cmd.topic, cmd.group))
+
+    def _left_all(self) -> None:
+        """The connection ended: no confirmation will come, and nothing more for the groups being left."""
+        leaving, self._leaving = self._leaving, {}
+        for key, leave in leaving.items():
+            self._finish_leave(key, leave)
 
     def subscription(
         self,
@@ -859,6 +985,7 @@ class Client(PeerBase[ClientConfig]):
         *,
         max_pending: int = DEFAULT_MAX_PENDING,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        group: str | None = None,
     ) -> Subscription[P]:
         """A subscription to `topic` (wildcards allowed) read as an async iterator of ``Message[P]``.
 
@@ -874,7 +1001,8 @@ class Client(PeerBase[ClientConfig]):
         `max_pending` messages and `max_pending_bytes` payload bytes wait
         for the reader; past that the subscription ends as a slow consumer
         (:class:`SlowSubscriptionError`, reported and raised by the
-        iterator once it drained the buffer). See
+        iterator once it drained the buffer). With `group`, a member of
+        that queue group, as :meth:`subscribe`. See
         :mod:`goomerang_runtime.subscription`.
         """
         problems = {
@@ -884,21 +1012,26 @@ class Client(PeerBase[ClientConfig]):
         }
         if problems:
             raise ConfigError("subscription", problems)
-        return Subscription(topic, kind, max_pending, max_pending_bytes, self._open_stream, self._close_stream)
+        if group is not None:
+            validate_group(group)
+        return Subscription(
+            topic, kind, max_pending, max_pending_bytes, self._open_stream, self._close_stream, group or ""
+        )
 
     async def _open_stream(self, sub: Subscription[Any]) -> None:
         outbox = self._running_outbox("subscribe")
         topic = sub.topic
         if WILDCARDS in self._extensions:
             validate_pattern(topic)  # a Go server takes any string: a plain topic
+        key = (topic, self._check_group(sub.group or None))
         self._registry.register(sub.kind)
-        subscribed = topic in self._topics or topic in self._streams
-        self._streams.setdefault(topic, []).append(sub)
+        subscribed = key in self._topics or key in self._streams
+        self._streams.setdefault(key, []).append(sub)
         kind = kind_of(sub.kind)
         self._stream_kinds[kind] = self._stream_kinds.get(kind, 0) + 1
         if not subscribed:
             try:
-                await outbox.put(encode_subscribe(topic))
+                await outbox.put(encode_subscribe(key[0], group=key[1]))
             except BaseException:
                 self._drop_stream(sub)
                 raise
@@ -909,21 +1042,21 @@ class Client(PeerBase[ClientConfig]):
             return
         topic = sub.topic
         if self._status is Status.RUNNING and self._outbox is not None:
-            await self._outbox.put(encode_unsubscribe(topic))
+            await self._outbox.put(encode_unsubscribe(topic, group=sub.group))
             self._unsubscribe_hook(topic)
 
     def _drop_stream(self, sub: Subscription[Any]) -> bool:
-        """Forget `sub`; True when nothing else of this client uses its topic (time to unsubscribe)."""
-        topic = sub.topic
-        subs = self._streams.get(topic)
+        """Forget `sub`; True when nothing else of this client uses its key (time to unsubscribe)."""
+        key = (sub.topic, sub.group)
+        subs = self._streams.get(key)
         if subs is None or sub not in subs:
             return False
         subs.remove(sub)
         self._forget_kind(sub)
         if subs:
             return False
-        del self._streams[topic]
-        return topic not in self._topics
+        del self._streams[key]
+        return key not in self._topics
 
     def _forget_kind(self, sub: Subscription[Any]) -> None:
         kind = kind_of(sub.kind)
@@ -946,7 +1079,7 @@ class Client(PeerBase[ClientConfig]):
         sub._end(error)
         self._report(error)
         if self._drop_stream(sub) and self._outbox is not None:
-            data = encode_unsubscribe(sub.topic)
+            data = encode_unsubscribe(sub.topic, group=sub.group)
             if not self._outbox.offer(data):
                 task = asyncio.get_running_loop().create_task(self._outbox.put(data))
                 self._unsubscribing.add(task)
@@ -964,21 +1097,28 @@ class Client(PeerBase[ClientConfig]):
         A Python server names the topic of each publication it delivers. A
         message without one (any push from a Go server) goes to the handler of
         its kind if there is one, else to every subscription of its kind.
+        A delivery for a queue group goes to one subscription of that group
+        only (the first that matches: a handler, else an iterator), and a
+        plain one to the plain subscriptions only.
         None: no subscription takes it (it goes to the handler of its kind).
         """
-        topic = msg.metadata.topic
+        metadata = msg.metadata
+        topic = metadata.topic
+        group = metadata.group
         kind = msg.kind
+        if group:
+            return self._group_chains(msg, topic, group)
         if not topic and self._dispatcher is not None and self._dispatcher.handles(kind):
             return None
         chains = [
             chain
-            for pattern, (route_kind, chain) in self._topic_routes.items()
-            if route_kind == kind and (not topic or pattern_matches(pattern, topic))
+            for (pattern, in_group), (route_kind, chain) in self._topic_routes.items()
+            if route_kind == kind and not in_group and (not topic or pattern_matches(pattern, topic))
         ]
         delivered = False
         if kind in self._stream_kinds:
-            for pattern, subs in list(self._streams.items()):
-                if topic and not pattern_matches(pattern, topic):
+            for (pattern, in_group), subs in list(self._streams.items()):
+                if in_group or (topic and not pattern_matches(pattern, topic)):
                     continue
                 for sub in list(subs):
                     if kind_of(sub.kind) == kind:
@@ -986,3 +1126,19 @@ class Client(PeerBase[ClientConfig]):
                         if not sub._put(msg):
                             self._overflow(sub)
         return chains if chains or delivered else None
+
+    def _group_chains(self, msg: Message[ProtoMessage], topic: str, group: str) -> list[Handler[Any]] | None:
+        kind = msg.kind
+        for (pattern, in_group), (route_kind, chain) in self._topic_routes.items():
+            if in_group == group and route_kind == kind and (not topic or pattern_matches(pattern, topic)):
+                return [chain]
+        if kind in self._stream_kinds:
+            for (pattern, in_group), subs in self._streams.items():
+                if in_group != group or (topic and not pattern_matches(pattern, topic)):
+                    continue
+                for sub in subs:
+                    if kind_of(sub.kind) == kind:
+                        if not sub._put(msg):
+                            self._overflow(sub)
+                        return []
+        return None

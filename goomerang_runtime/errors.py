@@ -11,6 +11,7 @@ be built on the second branch only::
     │   ├── AlreadyRunningError     run()/connect() on a running peer
     │   ├── RegistrationClosedError handle()/middleware() after start
     │   ├── TopicError              an invalid topic or subscription pattern
+    │   ├── GroupError              an invalid queue group, or one the server cannot take
     │   ├── DuplicateKindError      two message classes for one kind
     │   ├── DuplicateHandlerError   two handlers for one kind
     │   ├── UnsupportedPeerError    the peer lacks the extension a call needs (a Go peer)
@@ -61,6 +62,7 @@ __all__ = [
     "EnvelopeDecodeError",
     "FrameDecodeError",
     "GoomerangError",
+    "GroupError",
     "HandlerError",
     "HeartbeatTimeoutError",
     "HookError",
@@ -158,6 +160,23 @@ class TopicError(UsageError, ValueError):
 
     def __str__(self) -> str:
         return f"topic {self.topic!r}: {self.reason}"
+
+
+class GroupError(UsageError, ValueError):
+    """A queue group name that breaks the rules, or a group subscription the other end cannot take.
+
+    Raised by the client before anything is sent (a bad name; a Go server,
+    or one without the ``queue-groups`` extension), and reported by a server
+    whose broker has no queue groups.
+    """
+
+    def __init__(self, group: str, reason: str) -> None:
+        self.group = group
+        self.reason = reason
+        super().__init__(group, reason)
+
+    def __str__(self) -> str:
+        return f"queue group {self.group!r}: {self.reason}"
 
 
 class DuplicateKindError(UsageError):

@@ -23,6 +23,11 @@ The tokens, and what each changes when both ends agree::
     ``close-codes``           precise close codes (1009 message too big, 1013
                               slow consumer, 1011 ...); without it every close
                               frame carries 1000 and an empty reason
+    ``queue-groups``          a subscription may name a queue group (the
+                              ``goomerang-group`` header on its subscribe and
+                              unsubscribe frames): each publication reaches
+                              one member of each group; group deliveries carry
+                              the header too, and a left group is confirmed
     ``server-requests``       the server may ask a client and wait for its
                               reply (``Server.send_sync``); without it the
                               server refuses before sending anything
@@ -44,6 +49,7 @@ __all__ = [
     "ERROR_REPLY",
     "EXTENSIONS_HEADER",
     "GO_WIRE",
+    "QUEUE_GROUPS",
     "RECOVERY",
     "SERVER_REQUESTS",
     "SUPPORTED",
@@ -66,13 +72,17 @@ ERROR_REPLY: Final = "error-reply"
 CLOSE_CODES: Final = "close-codes"
 """Close frames carry precise codes (1009, 1013, 1011...); without it always 1000 and no reason."""
 
+QUEUE_GROUPS: Final = "queue-groups"
+"""Subscriptions may name a queue group; each publication reaches one member of each group."""
 SERVER_REQUESTS: Final = "server-requests"
 """The server may send sync requests to the client and wait for its replies (``Server.send_sync``)."""
 
 RECOVERY: Final = "recovery"
 """Publications carry their history position; a reconnecting client catches up on what it missed."""
 
-SUPPORTED: Final = frozenset({TOPIC_HEADER, WILDCARDS, ERROR_REPLY, CLOSE_CODES, SERVER_REQUESTS, RECOVERY})
+SUPPORTED: Final = frozenset(
+    {TOPIC_HEADER, WILDCARDS, ERROR_REPLY, CLOSE_CODES, SERVER_REQUESTS, RECOVERY, QUEUE_GROUPS}
+)
 """Every extension this library speaks."""
 
 GO_WIRE: Final[frozenset[str]] = frozenset()

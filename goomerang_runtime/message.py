@@ -43,10 +43,11 @@ class Metadata:
     from the frame on the receiving side: `uuid` and `is_sync` of a sync
     request, `payload_size` in bytes, `creation_ns` (Unix time in nanoseconds
     when the sender built the frame, 0 if unknown) and, for a publication
-    delivered by a goomerang-python server, its `topic`.
+    delivered by a goomerang-python server, its `topic`, and `group`, the
+    queue group it was chosen for ("" for a delivery to a plain subscriber).
     """
 
-    __slots__ = ("_creation_ns", "_frame", "is_sync", "kind", "payload_size", "topic", "uuid")
+    __slots__ = ("_creation_ns", "_frame", "group", "is_sync", "kind", "payload_size", "topic", "uuid")
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class Metadata:
         payload_size: int = 0,
         creation_ns: int = 0,
         topic: str = "",
+        group: str = "",
     ) -> None:
         self.kind = kind
         self.uuid = uuid
@@ -64,9 +66,12 @@ class Metadata:
         self._creation_ns = creation_ns
         self._frame: _Stamped | None = None
         self.topic = topic
+        self.group = group
 
     @staticmethod
-    def _received(kind: str, uuid: str, is_sync: bool, payload_size: int, frame: _Stamped, topic: str) -> Metadata:
+    def _received(
+        kind: str, uuid: str, is_sync: bool, payload_size: int, frame: _Stamped, topic: str, group: str = ""
+    ) -> Metadata:
         """Metadata of a frame from the wire; its timestamp is decoded on first use."""
         meta = Metadata.__new__(Metadata)
         meta.kind = kind
@@ -76,6 +81,7 @@ class Metadata:
         meta._creation_ns = 0
         meta._frame = frame
         meta.topic = topic
+        meta.group = group
         return meta
 
     @property
@@ -103,8 +109,8 @@ class Metadata:
         stamp = _dt.datetime.fromtimestamp(seconds, _dt.UTC)
         return stamp + _dt.timedelta(microseconds=nanos // 1000)
 
-    def _fields(self) -> tuple[str, str, bool, int, int, str]:
-        return (self.kind, self.uuid, self.is_sync, self.payload_size, self.creation_ns, self.topic)
+    def _fields(self) -> tuple[str, str, bool, int, int, str, str]:
+        return (self.kind, self.uuid, self.is_sync, self.payload_size, self.creation_ns, self.topic, self.group)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Metadata):
@@ -116,7 +122,8 @@ class Metadata:
     def __repr__(self) -> str:
         return (
             f"Metadata(kind={self.kind!r}, uuid={self.uuid!r}, is_sync={self.is_sync!r}, "
-            f"payload_size={self.payload_size!r}, creation_ns={self.creation_ns!r}, topic={self.topic!r})"
+            f"payload_size={self.payload_size!r}, creation_ns={self.creation_ns!r}, topic={self.topic!r}, "
+            f"group={self.group!r})"
         )
 
 

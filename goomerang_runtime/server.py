@@ -55,6 +55,7 @@ from .errors import (
     ConnectionLostError,
     FrameDecodeError,
     GoomerangError,
+    GroupError,
     HookError,
     LimitError,
     MessageTooBigError,
@@ -71,6 +72,7 @@ from .extensions import (
     CLOSE_CODES,
     EXTENSIONS_HEADER,
     GO_WIRE,
+    QUEUE_GROUPS,
     SERVER_REQUESTS,
     SUPPORTED,
     format_extensions,
@@ -81,7 +83,7 @@ from .hooks import Hook
 from .message import Message, ProtoMessage
 from .routes import Route, answer_route
 from .status import Status
-from .topics import validate_pattern, validate_topic
+from .topics import validate_group, validate_pattern, validate_topic
 
 if TYPE_CHECKING:
     from ._picows import PicowsServer
@@ -701,13 +703,19 @@ class Server(PeerBase[ServerConfig]):
                 other.deliver(data)
             self._pubsub.broadcast_to_replicas(data)
         elif isinstance(cmd, SubscribeCommand):
+            # A queue group only from a peer that agreed on the extension (never a Go client).
+            group = cmd.group if QUEUE_GROUPS in conn.peer.extensions else ""
             try:
                 (validate_pattern if conn.wildcards else _check_topic)(cmd.topic)
-            except TopicError as exc:
+                if group:
+                    self._pubsub.check_groups(validate_group(group))
+            except (TopicError, GroupError) as exc:
                 self._report(exc)
                 return
+            pubsub = self._pubsub
             limit = self._config.max_subscriptions
-            if cmd.topic not in conn.topics and len(conn.topics) >= limit:
+            known = pubsub.in_group(conn, group, cmd.topic) if group else cmd.topic in conn.topics
+            if not known and len(conn.topics) + pubsub.memberships(conn) >= limit:
                 self._report(
                     LimitError(conn.peer.id, "max_subscriptions", limit, f"subscription to {cmd.topic!r} refused")
                 )
@@ -716,10 +724,16 @@ class Server(PeerBase[ServerConfig]):
                 return
             # Awaited: with a broker, the subscription is in effect across
             # replicas before this connection's next frame is read.
-            await self._pubsub.subscribe(conn, cmd.topic, cmd.since)
+            if group:
+                await pubsub.join(conn, group, cmd.topic)  # no history for a group: one member gets each
+            else:
+                await pubsub.subscribe(conn, cmd.topic, cmd.since)
             self._subscribe_hook(cmd.topic)
         elif isinstance(cmd, UnsubscribeCommand):
-            self._pubsub.unsubscribe(conn, cmd.topic)
+            if cmd.group and QUEUE_GROUPS in conn.peer.extensions:
+                self._pubsub.leave_group(conn, cmd.group, cmd.topic)  # confirmed to the client
+            else:
+                self._pubsub.unsubscribe(conn, cmd.topic)
             self._unsubscribe_hook(cmd.topic)
 
     async def _allowed(self, conn: ServerConnection, action: Action, topic: str, kind: str) -> bool:

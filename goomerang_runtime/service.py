@@ -389,16 +389,22 @@ class Topic(Generic[P, TopicPeer]):
         """Publish `msg` on `topic`, which must belong to the family."""
         await self._peer.publish(self._check_topic(topic), _message(msg, headers))
 
-    async def subscribe(self: Topic[P, Client], topic: str, handler: Handler[P] | HandlerObject[P]) -> None:
-        """Call `handler` for what is published on `topic` (or a narrower pattern)."""
+    async def subscribe(
+        self: Topic[P, Client], topic: str, handler: Handler[P] | HandlerObject[P], *, group: str | None = None
+    ) -> None:
+        """Call `handler` for what is published on `topic` (or a narrower pattern).
+
+        With `group`, as a member of that queue group: each publication goes
+        to one member (see :meth:`Client.subscribe <goomerang_runtime.Client.subscribe>`).
+        """
         client = _client_of(self._peer, "subscribe")
         if not pattern_covers(self.pattern, validate_pattern(topic)):
             raise TopicError(topic, f"not within the family {self.pattern!r}")
-        await client.subscribe(topic, self.kind, handler)
+        await client.subscribe(topic, self.kind, handler, group=group)
 
-    async def unsubscribe(self: Topic[P, Client], topic: str) -> None:
-        """Stop the subscription to `topic`."""
-        await _client_of(self._peer, "unsubscribe").unsubscribe(topic)
+    async def unsubscribe(self: Topic[P, Client], topic: str, *, group: str | None = None) -> None:
+        """Stop the subscription to `topic` (or leave queue `group` on it, once the server confirmed)."""
+        await _client_of(self._peer, "unsubscribe").unsubscribe(topic, group=group)
 
     def subscription(
         self: Topic[P, Client],
@@ -406,6 +412,7 @@ class Topic(Generic[P, TopicPeer]):
         *,
         max_pending: int = DEFAULT_MAX_PENDING,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        group: str | None = None,
     ) -> Subscription[P]:
         """What is published on `topic` (or a narrower pattern), read as an async iterator of ``Message[P]``.
 
@@ -421,7 +428,9 @@ class Topic(Generic[P, TopicPeer]):
         client = _client_of(self._peer, "subscribe")
         if not pattern_covers(self.pattern, validate_pattern(topic)):
             raise TopicError(topic, f"not within the family {self.pattern!r}")
-        return client.subscription(topic, self.kind, max_pending=max_pending, max_pending_bytes=max_pending_bytes)
+        return client.subscription(
+            topic, self.kind, max_pending=max_pending, max_pending_bytes=max_pending_bytes, group=group
+        )
 
 
 def _client_of(peer: object, operation: str) -> Client:

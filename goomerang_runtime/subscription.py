@@ -29,6 +29,13 @@ subscription stays and is made again on the new connection.
 
 Messages reach an iterator as the client reads them, without the handler
 chain: middlewares run around handlers, and an iterator is not one.
+
+In a queue group (``client.subscription("jobs.*", Job, group="workers")``)
+the iterator gets the publications the server chose this client for. To
+leave without dropping what is already on its way, keep reading and call
+``await client.unsubscribe("jobs.*", group="workers")``: the iterator ends
+after the last publication routed to it. Leaving the block at once drops
+what is still on its way (it is reported).
 """
 
 from __future__ import annotations
@@ -74,6 +81,7 @@ class Subscription(Generic[P]):
         "_error",
         "_open",
         "_ready",
+        "group",
         "kind",
         "max_pending",
         "max_pending_bytes",
@@ -81,12 +89,21 @@ class Subscription(Generic[P]):
     )
 
     def __init__(
-        self, topic: str, kind: type[P], max_pending: int, max_pending_bytes: int, open_: _Step, close: _Step
+        self,
+        topic: str,
+        kind: type[P],
+        max_pending: int,
+        max_pending_bytes: int,
+        open_: _Step,
+        close: _Step,
+        group: str = "",
     ) -> None:
         self._open = open_
         self._close = close
         self.topic = topic
         """The topic or wildcard pattern subscribed to."""
+        self.group = group
+        """The queue group this subscription is a member of ("" for none)."""
         self.kind = kind
         """The message class whose publications this subscription yields."""
         self.max_pending = max_pending
@@ -102,7 +119,8 @@ class Subscription(Generic[P]):
 
     def __repr__(self) -> str:
         state = "active" if self.active else ("ended" if self._ended else "not entered")
-        return f"<Subscription {self.topic!r} of {kind_of(self.kind)} ({state}, {len(self._buffer)} pending)>"
+        group = f" in group {self.group!r}" if self.group else ""
+        return f"<Subscription {self.topic!r}{group} of {kind_of(self.kind)} ({state}, {len(self._buffer)} pending)>"
 
     @property
     def active(self) -> bool:

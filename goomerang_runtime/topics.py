@@ -17,15 +17,28 @@ exactly that string.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
-from .errors import TopicError
+from .errors import GroupError, TopicError
 
-__all__ = ["TopicIndex", "is_pattern", "pattern_covers", "pattern_matches", "validate_pattern", "validate_topic"]
+__all__ = [
+    "MAX_GROUP_LENGTH",
+    "TopicIndex",
+    "is_pattern",
+    "pattern_covers",
+    "pattern_matches",
+    "validate_group",
+    "validate_pattern",
+    "validate_topic",
+]
 
 S = TypeVar("S", bound=Hashable)
 _WILDCARDS = ("*", ">")
+_GROUP_CHARS = frozenset(string.ascii_letters + string.digits + "-_.")
+MAX_GROUP_LENGTH = 128
+"""Longest queue group name, in characters."""
 
 
 def is_pattern(pattern: str) -> bool:
@@ -50,6 +63,21 @@ def validate_topic(topic: str) -> str:
     if is_pattern(topic):
         raise TopicError(topic, "wildcards are for subscriptions, publish to a literal topic")
     return topic
+
+
+def validate_group(group: str) -> str:
+    """Check a queue group name: 1 to 128 ASCII letters, digits, ``-``, ``_`` or ``.``; raises GroupError.
+
+    Names this plain travel as they are in a header, a NATS queue name and
+    a Redis field.
+    """
+    if not group:
+        raise GroupError(group, "must not be empty")
+    if len(group) > MAX_GROUP_LENGTH:
+        raise GroupError(group, f"longer than {MAX_GROUP_LENGTH} characters")
+    if not _GROUP_CHARS.issuperset(group):
+        raise GroupError(group, "use ASCII letters, digits, '-', '_' and '.' only")
+    return group
 
 
 def _tokens_match(pattern: tuple[str, ...], topic: list[str]) -> bool:

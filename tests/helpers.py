@@ -33,7 +33,9 @@ def only_on(transport: str, reason: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(transport != TRANSPORT, reason=f"{transport} transport only: {reason}")
 
 
-OUR_PEER = {"Goomerang-Extensions": "close-codes, error-reply, recovery, server-requests, topic-header, wildcards"}
+OUR_PEER = {
+    "Goomerang-Extensions": "close-codes, error-reply, queue-groups, recovery, server-requests, topic-header, wildcards"
+}
 """Handshake headers of a raw client that speaks as this library does (without them: a Go client)."""
 """Upper bound of any single wait in the tests, in seconds."""
 

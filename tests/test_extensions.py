@@ -54,8 +54,8 @@ def test_header_values_parse_and_negotiate() -> None:
     assert negotiate(None) is None  # a Go client: answer nothing
     assert negotiate("topic-header, teleport") == {"topic-header"}
     assert negotiate("") == GO_WIRE
-    assert (
-        format_extensions(SUPPORTED) == "close-codes, error-reply, recovery, server-requests, topic-header, wildcards"
+    assert format_extensions(SUPPORTED) == (
+        "close-codes, error-reply, queue-groups, recovery, server-requests, topic-header, wildcards"
     )
 
 

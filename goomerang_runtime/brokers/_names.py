@@ -15,6 +15,14 @@ Redis: channels are binary-safe, so a literal topic is its channel as it is
 ``>`` tokens become ``*`` and glob characters are escaped; the glob matches
 a superset of the pattern's topics (``*`` also crosses dots), and the
 receiver re-checks each publication with ``pattern_matches``.
+
+Queue groups. NATS: members subscribe to a topic's subject with the group
+as queue name; a publication handed back for a group goes to
+``{prefix}.g.<group>.<topic>``, where each replica with members of the group
+listens (queue subscription) on ``{prefix}.g.<group>.<pattern>``. Redis:
+the members are counted in hashes (``{prefix}:q:w`` for wildcard patterns,
+``{prefix}:q:l:<topic>`` for literal ones), and each replica reads the
+group deliveries chosen for it on its own channel ``{prefix}:r:<replica>``.
 """
 
 from __future__ import annotations
@@ -26,11 +34,18 @@ from ..topics import is_pattern
 __all__ = [
     "escape_token",
     "nats_broadcast_subject",
+    "nats_group_pattern",
+    "nats_group_prefix",
+    "nats_group_subject",
     "nats_pattern",
     "nats_subject",
     "redis_broadcast_channel",
     "redis_channel",
     "redis_glob",
+    "redis_group_counters",
+    "redis_group_literal",
+    "redis_group_wildcards",
+    "redis_inbox",
     "validate_nats_prefix",
 ]
 
@@ -56,25 +71,48 @@ def validate_nats_prefix(prefix: str) -> str:
     return prefix
 
 
+def _literal_tokens(topic: str) -> str:
+    return ".".join(escape_token(token) for token in topic.split("."))
+
+
+def _pattern_tokens(pattern: str, literal: bool) -> str:
+    if literal or not is_pattern(pattern):
+        return _literal_tokens(pattern)
+    raw = pattern.split(".")
+    last = len(raw) - 1
+    return ".".join(
+        token if token == "*" or (token == ">" and i == last) else escape_token(token) for i, token in enumerate(raw)
+    )
+
+
 def nats_subject(prefix: str, topic: str) -> str:
     """The subject a publication on literal `topic` goes to."""
-    return f"{prefix}.t." + ".".join(escape_token(token) for token in topic.split("."))
+    return f"{prefix}.t." + _literal_tokens(topic)
 
 
-def nats_pattern(prefix: str, pattern: str) -> str:
+def nats_pattern(prefix: str, pattern: str, *, literal: bool = False) -> str:
     """The subject (wildcards native) to subscribe to for `pattern`.
 
     A ``>`` before the last token is no wildcard (a Go client's plain
-    string): it is escaped, and the subject still matches its topic.
+    string): it is escaped, and the subject still matches its topic. A
+    `literal` pattern (a subscriber without wildcards) is escaped whole.
     """
-    if not is_pattern(pattern):
-        return nats_subject(prefix, pattern)
-    raw = pattern.split(".")
-    last = len(raw) - 1
-    tokens = (
-        token if token == "*" or (token == ">" and i == last) else escape_token(token) for i, token in enumerate(raw)
-    )
-    return f"{prefix}.t." + ".".join(tokens)
+    return f"{prefix}.t." + _pattern_tokens(pattern, literal)
+
+
+def nats_group_prefix(prefix: str) -> str:
+    """What every hand-back subject starts with (the catch-all subscription skips them)."""
+    return f"{prefix}.g."
+
+
+def nats_group_subject(prefix: str, group: str, topic: str) -> str:
+    """The subject a publication on `topic` handed back for queue `group` goes to."""
+    return f"{prefix}.g.{escape_token(group)}." + _literal_tokens(topic)
+
+
+def nats_group_pattern(prefix: str, group: str, pattern: str, *, literal: bool = False) -> str:
+    """The subject a replica with members of `group` on `pattern` takes hand-backs on."""
+    return f"{prefix}.g.{escape_token(group)}." + _pattern_tokens(pattern, literal)
 
 
 def nats_broadcast_subject(prefix: str) -> str:
@@ -100,3 +138,23 @@ def redis_glob(prefix: str, pattern: str) -> bytes:
 def redis_broadcast_channel(prefix: str) -> bytes:
     """The channel every replica subscribes to for broadcasts."""
     return f"{prefix}:b".encode()
+
+
+def redis_inbox(prefix: str, replica: str) -> bytes:
+    """The channel on which `replica` gets the group deliveries chosen for it."""
+    return f"{prefix}:r:{replica}".encode()
+
+
+def redis_group_literal(prefix: str, topic: str) -> bytes:
+    """The hash counting members of each group on literal `topic`, per replica."""
+    return f"{prefix}:q:l:{topic}".encode()
+
+
+def redis_group_wildcards(prefix: str) -> bytes:
+    """The hash counting members of each group on each wildcard pattern, per replica."""
+    return f"{prefix}:q:w".encode()
+
+
+def redis_group_counters(prefix: str) -> bytes:
+    """The hash of each group's turn counter."""
+    return f"{prefix}:q:n".encode()

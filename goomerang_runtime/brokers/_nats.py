@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from ..errors import BrokerError, ConfigError
-from ._names import nats_broadcast_subject, nats_subject, validate_nats_prefix
+from ._names import (
+    nats_broadcast_subject,
+    nats_group_pattern,
+    nats_group_prefix,
+    nats_group_subject,
+    nats_pattern,
+    nats_subject,
+    validate_nats_prefix,
+)
 from ._remote import (
     DEFAULT_BROKER_BUFFER,
     DEFAULT_BROKER_TIMEOUT,
     DEFAULT_RECONNECT_DELAY,
     DEFAULT_RECONNECT_MAX_DELAY,
+    HandBack,
+    Membership,
+    Outgoing,
     RemoteBroker,
 )
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
     from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription as NatsSubscription
 
 __all__ = ["NatsBroker"]
+
+_RETIRE_GRACE = 30.0
+"""Seconds a queue subscription left behind still takes what the NATS server sends it."""
 
 
 class NatsBroker(RemoteBroker):
@@ -43,7 +59,25 @@ class NatsBroker(RemoteBroker):
     not get its own envelopes back. A publication larger than the server's
     ``max_payload`` (1 MiB by default) reaches local subscribers only and is
     reported.
+
+    Queue groups are NATS queue subscriptions, on a second connection (with
+    echo, so that a replica's own publications may go to its own members):
+    one per local member, on the subject of its pattern with the group as
+    queue name, so NATS picks one member among all replicas' for each
+    publication, at random. A member's deliveries go to that member; one
+    that leaves is drained (what NATS already sent it goes to another local
+    member). A replica left with no member able to take a publication hands
+    it back on ``{prefix}.g.<group>.<topic>``, where each replica with
+    members of the group on a matching pattern has one queue subscription.
+
+    A queue subscription that is no longer needed is unsubscribed but kept
+    registered in nats-py for a while: the NATS server may still send it a
+    message it routed there just before the UNSUB (seen under load, after
+    the UNSUB's PING/PONG, so a drain loses it), and that message then goes
+    to another member rather than nowhere.
     """
+
+    groups: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -74,12 +108,17 @@ class NatsBroker(RemoteBroker):
         }
         super().__init__(owner, options)
         self._nc: NatsClient | None = None
+        self._gc: NatsClient | None = None
+        """The queue groups' connection (echo on)."""
+        self._member_subs: dict[Membership, NatsSubscription] = {}
+        self._hand_back_subs: dict[tuple[str, str, bool], tuple[NatsSubscription, int]] = {}
+        self._retired: list[tuple[float, NatsSubscription]] = []
 
     def _whole_seconds(self) -> int:
         # nats-py takes whole seconds; our own asyncio timeouts bound the real wait.
         return max(1, math.ceil(self._config.timeout))
 
-    async def _open(self, generation: int) -> None:
+    async def _connect(self, generation: int, *, echo: bool, name: str) -> NatsClient:
         from nats.aio.client import Client
 
         nc = Client()
@@ -92,7 +131,6 @@ class NatsBroker(RemoteBroker):
             reason = last_error[-1] if last_error else BrokerError(self.name, "connection closed")
             self._connection_lost(generation, reason)
 
-        self._nc = nc
         try:
             await nc.connect(
                 servers=[self._config.url],
@@ -101,51 +139,123 @@ class NatsBroker(RemoteBroker):
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0,
                 connect_timeout=self._whole_seconds(),
-                no_echo=True,
-                name="goomerang",
+                no_echo=not echo,
+                name=name,
                 error_cb=on_error,
                 closed_cb=on_closed,
                 ping_interval=5,
                 max_outstanding_pings=2,
             )
         except Exception as exc:
+            with contextlib.suppress(Exception):  # half open: release what it holds
+                await nc.close()
             if last_error:  # more telling than nats-py's "no servers available"
                 raise BrokerError(self.name, str(last_error[-1]) or type(last_error[-1]).__name__) from exc
             raise
+        return nc
+
+    async def _open(self, generation: int) -> None:
+        self._nc = nc = await self._connect(generation, echo=False, name="goomerang")
+        self._gc = await self._connect(generation, echo=True, name="goomerang-groups")
         receiver = self._receiver
         assert receiver is not None
         broadcasts = nats_broadcast_subject(self._config.prefix)
+        hand_backs = nats_group_prefix(self._config.prefix)
 
         async def on_message(msg: Msg) -> None:
-            if msg.subject == broadcasts:
+            subject = msg.subject
+            if subject == broadcasts:
                 receiver.deliver_broadcast(msg.data)
-            else:
+            elif not subject.startswith(hand_backs):  # those are for queue subscriptions only
                 receiver.deliver_publication(msg.data)
 
         await nc.subscribe(f"{self._config.prefix}.>", cb=on_message)
         await nc.flush(self._whole_seconds())  # PING/PONG: the server has processed the SUB
+
+    def _on_group(self, group: str, member: str) -> Callable[[Msg], Awaitable[None]]:
+        receiver = self._receiver
+        assert receiver is not None
+
+        async def on_message(msg: Msg) -> None:
+            receiver.deliver_group(group, member, msg.data)
+
+        return on_message
+
+    async def _apply_groups(self, add: Sequence[Membership], remove: Sequence[Membership]) -> None:
+        gc = self._gc
+        if gc is None:
+            raise BrokerError(self.name, "not connected")
+        prefix = self._config.prefix
+        for joined in add:
+            group, pattern, member, literal = joined
+            subject = nats_pattern(prefix, pattern, literal=literal)
+            self._member_subs[joined] = await gc.subscribe(subject, queue=group, cb=self._on_group(group, member))
+            key = (group, pattern, literal)
+            sub, users = self._hand_back_subs.get(key, (None, 0))
+            if sub is None:
+                subject = nats_group_pattern(prefix, group, pattern, literal=literal)
+                sub = await gc.subscribe(subject, queue=group, cb=self._on_group(group, ""))
+            self._hand_back_subs[key] = (sub, users + 1)
+        await self._forget_retired()
+        for left in remove:
+            member_sub = self._member_subs.pop(left, None)
+            if member_sub is not None:
+                await self._retire(gc, member_sub)
+            key = (left.group, left.pattern, left.literal)
+            sub, users = self._hand_back_subs.pop(key, (None, 0))
+            if sub is not None and users > 1:
+                self._hand_back_subs[key] = (sub, users - 1)
+            elif sub is not None:
+                await self._retire(gc, sub)
+        await gc.flush(self._whole_seconds())  # the server has every new SUB and UNSUB
+
+    async def _retire(self, gc: NatsClient, sub: NatsSubscription) -> None:
+        """Unsubscribe at the server; what it still sends goes on reaching the callback (see the class)."""
+        send = getattr(gc, "_send_unsubscribe", None)
+        sid = getattr(sub, "_id", None)
+        if send is None or sid is None:  # another nats-py: its drain is the best there is
+            await sub.drain()  # type: ignore[no-untyped-call]
+            return
+        await send(sid)
+        self._retired.append((asyncio.get_running_loop().time() + _RETIRE_GRACE, sub))
+
+    async def _forget_retired(self) -> None:
+        now = asyncio.get_running_loop().time()
+        while self._retired and self._retired[0][0] <= now:
+            _, sub = self._retired.pop(0)
+            with contextlib.suppress(Exception):  # gone with its connection already
+                await sub.unsubscribe()
 
     async def _apply(self, add: Sequence[str], remove: Sequence[str]) -> None:
         # The catch-all subscription made in _open covers every pattern.
         if self._nc is None:
             raise BrokerError(self.name, "not connected")
 
-    async def _send(self, batch: Sequence[tuple[str, bytes]]) -> None:
+    async def _send(self, batch: Sequence[Outgoing]) -> None:
         nc = self._nc
         if nc is None or not nc.is_connected:
             raise BrokerError(self.name, "not connected")
         prefix = self._config.prefix
         limit = nc.max_payload
-        for topic, data in batch:
+        for item in batch:
+            if isinstance(item, HandBack):
+                subject = nats_group_subject(prefix, item.group, item.topic)
+                data = item.data
+            else:
+                topic, data = item
+                subject = nats_subject(prefix, topic) if topic else nats_broadcast_subject(prefix)
             if len(data) > limit:
                 why = f"a publication of {len(data)} bytes exceeds the server's max_payload ({limit})"
                 self._report(BrokerError(self.name, why, 1))
                 continue
-            subject = nats_subject(prefix, topic) if topic else nats_broadcast_subject(prefix)
             await nc.publish(subject, data)
 
     async def _shut(self) -> None:
-        nc, self._nc = self._nc, None
-        if nc is not None and not nc.is_closed:
-            with contextlib.suppress(Exception):  # already broken: nothing left to release
-                await nc.close()
+        self._member_subs = {}
+        self._hand_back_subs = {}
+        self._retired = []
+        for nc in (self._nc, self._gc):
+            if nc is not None and not nc.is_closed:
+                with contextlib.suppress(Exception):  # already broken: nothing left to release
+                    await nc.close()
+        self._nc = self._gc = None

@@ -5,19 +5,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..errors import BrokerError, ConfigError
 from ..topics import is_pattern
-from ._names import redis_broadcast_channel, redis_channel, redis_glob
+from ._names import (
+    redis_broadcast_channel,
+    redis_channel,
+    redis_glob,
+    redis_group_counters,
+    redis_group_literal,
+    redis_group_wildcards,
+    redis_inbox,
+)
+from ._redis_groups import ROUTE_SCRIPT, literal_field, wildcard_field, wildcards_may_match
 from ._remote import (
     DEFAULT_BROKER_BUFFER,
     DEFAULT_BROKER_TIMEOUT,
     DEFAULT_RECONNECT_DELAY,
     DEFAULT_RECONNECT_MAX_DELAY,
+    HandBack,
+    Membership,
+    Outgoing,
     RemoteBroker,
 )
+from .base import lost_hand_back
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -40,7 +54,14 @@ class RedisBroker(RemoteBroker):
     topics than the pattern (the server matches each publication against its
     own subscribers). Broadcasts use the channel ``{prefix}:b``. One
     connection receives everything in order, another publishes, pipelined.
+
+    Redis pub/sub has no queue groups: each publication goes through a
+    script that also picks, per queue group, the replica whose turn it is
+    (weighted by its members) and sends it there on ``{prefix}:r:<replica>``;
+    see :mod:`goomerang_runtime.brokers._redis_groups`.
     """
+
+    groups: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -74,6 +95,11 @@ class RedisBroker(RemoteBroker):
         self._broadcast_channel = redis_broadcast_channel(prefix)
         self._globs: dict[bytes, set[str]] = {}
         self._waiting: dict[tuple[str, bytes], asyncio.Future[None]] = {}
+        self._inbox = b""
+        self._script = ""
+        """The routing script's SHA1, loaded on each connection."""
+        self._written: set[tuple[bytes, str]] = set()
+        """Registry entries (key, field) this replica wrote: removed on a new connection, then made afresh."""
 
     async def _open(self, generation: int) -> None:
         from redis.asyncio import Redis
@@ -88,12 +114,21 @@ class RedisBroker(RemoteBroker):
         )
         self._client = client
         await client.ping()
+        self._script = await client.script_load(ROUTE_SCRIPT)
+        if self._written:  # members that left while the connection was down must not stay counted
+            cleanup = client.pipeline(transaction=False)
+            for key, field in self._written:
+                cleanup.hdel(key, field)
+            await cleanup.execute()
+            self._written.clear()
+        assert self._receiver is not None
+        self._inbox = redis_inbox(self._config.prefix, self._receiver.replica)
         pubsub = client.pubsub()
         self._pubsub = pubsub
-        confirmed = self._expect("subscribe", self._broadcast_channel)
-        await pubsub.subscribe(self._broadcast_channel)
+        confirmed = [self._expect("subscribe", self._broadcast_channel), self._expect("subscribe", self._inbox)]
+        await pubsub.subscribe(self._broadcast_channel, self._inbox)
         self._reader = asyncio.get_running_loop().create_task(self._read(pubsub, generation))
-        await confirmed
+        await asyncio.gather(*confirmed)
 
     def _expect(self, kind: str, name: bytes) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -111,6 +146,9 @@ class RedisBroker(RemoteBroker):
                 kind = msg["type"]
                 if kind == "message" and msg["channel"] == self._broadcast_channel:
                     receiver.deliver_broadcast(msg["data"])
+                elif kind == "message" and msg["channel"] == self._inbox:
+                    group, _, data = msg["data"].partition(b"\n")
+                    receiver.deliver_group(group.decode(), "", data)
                 elif kind in ("message", "pmessage"):
                     # One copy per matching subscription; the receiver keeps the first.
                     receiver.deliver_publication(msg["data"])
@@ -157,15 +195,59 @@ class RedisBroker(RemoteBroker):
         if confirmations:
             await asyncio.gather(*confirmations)
 
-    async def _send(self, batch: Sequence[tuple[str, bytes]]) -> None:
+    async def _apply_groups(self, add: Sequence[Membership], remove: Sequence[Membership]) -> None:
+        client = self._client
+        if client is None or self._receiver is None:
+            raise BrokerError(self.name, "not connected")
+        replica = self._receiver.replica
+        prefix = self._config.prefix
+        members = (self._members_applied | set(add)) - set(remove)
+        counts = Counter((m.group, m.pattern, m.literal) for m in members)
+        pipe = client.pipeline(transaction=False)
+        for group, pattern, literal in sorted({(m.group, m.pattern, m.literal) for m in (*add, *remove)}):
+            if literal or not is_pattern(pattern):
+                key, field = redis_group_literal(prefix, pattern), literal_field(group, replica)
+            else:
+                key, field = redis_group_wildcards(prefix), wildcard_field(group, replica, pattern)
+            # The count, not an increment: a new connection writes the same entries again.
+            count = counts[(group, pattern, literal)]
+            if count:
+                pipe.hset(key, field, str(count))
+                self._written.add((key, field))
+            else:
+                pipe.hdel(key, field)
+                self._written.discard((key, field))
+        await pipe.execute()
+
+    async def _send(self, batch: Sequence[Outgoing]) -> None:
         client = self._client
         if client is None:
             raise BrokerError(self.name, "not connected")
         prefix = self._config.prefix
+        wildcards, counters = redis_group_wildcards(prefix), redis_group_counters(prefix)
+        inbox = redis_inbox(prefix, "")
+        script = self._script
         pipe = client.pipeline(transaction=False)
-        for topic, data in batch:
-            pipe.publish(redis_channel(prefix, topic) if topic else self._broadcast_channel, data)
-        await pipe.execute()
+        hand_backs: dict[int, HandBack] = {}
+        for index, item in enumerate(batch):
+            if isinstance(item, HandBack):
+                topic = item.topic
+                keys = (redis_group_literal(prefix, topic), wildcards, counters)
+                may = b"1" if wildcards_may_match(topic) else b"0"
+                pipe.evalsha(script, 3, *keys, topic, item.data, may, inbox, b"", item.group, *item.declined)
+                hand_backs[index] = item
+                continue
+            topic, data = item
+            if not topic:
+                pipe.publish(self._broadcast_channel, data)
+                continue
+            keys = (redis_group_literal(prefix, topic), wildcards, counters)
+            may = b"1" if wildcards_may_match(topic) else b"0"
+            pipe.evalsha(script, 3, *keys, topic, data, may, inbox, redis_channel(prefix, topic), b"")
+        results: list[Any] = await pipe.execute()
+        for index, item in hand_backs.items():
+            if not results[index]:  # no other replica has a member of the group left
+                self._report(lost_hand_back(self.name, item.group, item.topic, len(item.declined)))
 
     async def _shut(self) -> None:
         reader, self._reader = self._reader, None

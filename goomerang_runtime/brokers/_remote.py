@@ -6,6 +6,11 @@ exponential backoff. Another task sends queued envelopes in call order while
 connected. While the broker is unreachable, envelopes wait in a queue of
 `buffer_size`; further ones are dropped, counted and reported. Subclasses
 only open and drop a connection, change subscriptions, and send a batch.
+
+Queue group members are kept like subscriptions: the set the server wants
+(:meth:`RemoteBroker.join`, :meth:`RemoteBroker.leave`) is made on the
+broker by ``_apply_groups`` on each connection, before anything queued is
+sent. Hand-backs travel in the same queue as publications.
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ import random
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Sequence
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from .._validated import _Validated, config_error
-from ..errors import AlreadyRunningError, BrokerError, ConfigError
+from ..errors import AlreadyRunningError, BrokerError, ConfigError, GroupError
 from .base import Broker, BrokerReceiver, BrokerState
 
 __all__ = [
@@ -30,6 +35,9 @@ __all__ = [
     "DEFAULT_BROKER_TIMEOUT",
     "DEFAULT_RECONNECT_DELAY",
     "DEFAULT_RECONNECT_MAX_DELAY",
+    "HandBack",
+    "Membership",
+    "Outgoing",
     "RemoteBroker",
     "RemoteBrokerConfig",
 ]
@@ -43,6 +51,28 @@ DEFAULT_RECONNECT_DELAY = 0.1
 DEFAULT_RECONNECT_MAX_DELAY = 2.0
 """Longest wait between reconnection attempts to the broker, in seconds."""
 _BATCH = 256
+
+
+class Membership(NamedTuple):
+    """One local member of a queue group on a pattern."""
+
+    group: str
+    pattern: str
+    member: str
+    literal: bool
+
+
+class HandBack(NamedTuple):
+    """A publication on `topic` offered again to queue `group`, avoiding the `declined` replicas."""
+
+    group: str
+    topic: str
+    data: bytes
+    declined: tuple[str, ...]
+
+
+Outgoing: TypeAlias = tuple[str, bytes] | HandBack
+"""What waits to be sent: ``(topic, envelope)`` (topic ``""``: a broadcast), or a hand-back."""
 
 
 class RemoteBrokerConfig(_Validated):
@@ -93,10 +123,12 @@ def _redact(url: str) -> str:
 class RemoteBroker(Broker):
     """Base of the network brokers; see the module docstring."""
 
+    groups: ClassVar[bool] = False
+
     def __init__(self, owner: str, options: dict[str, Any]) -> None:
         self._config = RemoteBrokerConfig.from_options(owner, options)
         super().__init__(_redact(self._config.url))
-        self._queue: deque[tuple[str, bytes]] = deque()
+        self._queue: deque[Outgoing] = deque()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._up = False
@@ -104,6 +136,8 @@ class RemoteBroker(Broker):
         self._lost: asyncio.Future[BaseException] | None = None
         self._interest: set[str] = set()
         self._applied: set[str] = set()
+        self._members: set[Membership] = set()
+        self._members_applied: set[Membership] = set()
         self._interest_lock = asyncio.Lock()
         self._dropped = 0
         self._room = asyncio.Event()
@@ -131,9 +165,13 @@ class RemoteBroker(Broker):
     async def _apply(self, add: Sequence[str], remove: Sequence[str]) -> None:
         """Change subscriptions on the open connection and wait until the broker confirmed them."""
 
+    async def _apply_groups(self, add: Sequence[Membership], remove: Sequence[Membership]) -> None:
+        """Change queue group members on the open connection and wait until the broker has them."""
+        raise GroupError(add[0].group if add else remove[0].group, f"the broker {self.name} has no queue groups")
+
     @abstractmethod
-    async def _send(self, batch: Sequence[tuple[str, bytes]]) -> None:
-        """Send envelopes in order; topic ``""`` means a broadcast."""
+    async def _send(self, batch: Sequence[Outgoing]) -> None:
+        """Send envelopes in order; topic ``""`` means a broadcast (hand-backs only with ``groups``)."""
 
     @abstractmethod
     async def _shut(self) -> None:
@@ -188,6 +226,7 @@ class RemoteBroker(Broker):
             self._generation += 1
             self._lost = asyncio.get_running_loop().create_future()
             self._applied = set()
+            self._members_applied = set()
             if self._state is BrokerState.NEW:
                 self._set_state(BrokerState.CONNECTING)
             try:
@@ -240,23 +279,44 @@ class RemoteBroker(Broker):
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
+    async def join(self, group: str, pattern: str, member: str, *, literal: bool = False) -> None:
+        self._members.add(Membership(group, pattern, member, literal))
+        if self._up:
+            await self._sync_interest()
+
+    def leave(self, group: str, pattern: str, member: str, *, literal: bool = False) -> None:
+        self._members.discard(Membership(group, pattern, member, literal))
+        if self._up:
+            task = asyncio.get_running_loop().create_task(self._sync_interest())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def hand_back(self, group: str, topic: str, data: bytes, declined: tuple[str, ...]) -> None:
+        self._enqueue(HandBack(group, topic, data, declined))
+
     async def _sync_interest(self, raising: bool = False) -> None:
         async with self._interest_lock:
             add = sorted(self._interest - self._applied)
             remove = sorted(self._applied - self._interest)
-            if not add and not remove:
+            join = sorted(self._members - self._members_applied)
+            leave = sorted(self._members_applied - self._members)
+            if not add and not remove and not join and not leave:
                 return
             generation = self._generation
             try:
                 async with asyncio.timeout(self._config.timeout):
-                    await self._apply(add, remove)
+                    if add or remove:
+                        await self._apply(add, remove)
+                        self._applied = (self._applied | set(add)) - set(remove)
+                    if join or leave:
+                        await self._apply_groups(join, leave)
+                        self._members_applied = (self._members_applied | set(join)) - set(leave)
             except Exception as exc:
                 if raising:
                     raise
                 # Unconfirmed: the connection is deemed broken, and a new one subscribes afresh.
                 self._connection_lost(generation, exc if str(exc) else BrokerError(self.name, "no confirmation"))
                 return
-            self._applied = (self._applied | set(add)) - set(remove)
 
     # Sending.
 
@@ -276,12 +336,12 @@ class RemoteBroker(Broker):
                     self._room.clear()
 
     def publish(self, topic: str, data: bytes) -> None:
-        self._enqueue(topic, data)
+        self._enqueue((topic, data))
 
     def broadcast(self, data: bytes) -> None:
-        self._enqueue("", data)
+        self._enqueue(("", data))
 
-    def _enqueue(self, topic: str, data: bytes) -> None:
+    def _enqueue(self, item: Outgoing) -> None:
         if self._state is BrokerState.CLOSED:
             return
         if len(self._queue) >= self._config.buffer_size:
@@ -294,7 +354,7 @@ class RemoteBroker(Broker):
                 )
             self._dropped += 1
             return
-        self._queue.append((topic, data))
+        self._queue.append(item)
         self._wake.set()
 
     async def _write(self) -> None:

@@ -6,6 +6,13 @@ server's replica id. The broker brings it to the other replicas, which hand
 it to their matching clients; a replica ignores its own envelopes. The
 broker only moves opaque bytes: encoding, filtering and fan-out stay in the
 server.
+
+Queue groups (optional, ``groups = True``): the server tells the broker of
+each local member of a group (:meth:`Broker.join`, :meth:`Broker.leave`),
+and the broker brings each publication to one replica per group
+(:meth:`BrokerReceiver.deliver_group`), choosing among all the replicas'
+members. A replica that has no member able to take it hands it back
+(:meth:`Broker.hand_back`) for another replica.
 """
 
 from __future__ import annotations
@@ -14,14 +21,22 @@ import enum
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
+from ..errors import BrokerError, GroupError
 from ..hooks import Hook
 
 __all__ = ["Broker", "BrokerReceiver", "BrokerState"]
 
 _log = logging.getLogger("goomerang")
 StateFn = TypeVar("StateFn", bound=Callable[["BrokerState"], object])
+
+
+def lost_hand_back(broker: str, group: str, topic: str, declined: int) -> BrokerError:
+    """The report of a publication that no replica's member of `group` could take (`declined` replicas tried)."""
+    why = f"a publication on {topic!r} found no member of queue group {group!r} to take it"
+    why += f" ({declined} replicas declined)"
+    return BrokerError(broker, why, 1)
 
 
 class BrokerState(enum.IntEnum):
@@ -39,12 +54,25 @@ class BrokerState(enum.IntEnum):
 class BrokerReceiver(Protocol):
     """What a broker hands incoming data to (the server's pub/sub engine)."""
 
+    @property
+    def replica(self) -> str:
+        """This server's id, as envelopes carry it."""
+        ...
+
     def deliver_publication(self, data: bytes) -> None:
         """An envelope published on a topic; a broker may deliver one twice (the receiver dedupes)."""
         ...
 
     def deliver_broadcast(self, data: bytes) -> None:
         """An envelope from the broadcast channel."""
+        ...
+
+    def deliver_group(self, group: str, member: str, data: bytes) -> None:
+        """An envelope for one member of queue `group` on this replica.
+
+        `member` is the one the broker chose (a key given to :meth:`Broker.join`),
+        or ``""`` to let the receiver choose.
+        """
         ...
 
     def broker_error(self, error: BaseException) -> None:
@@ -64,7 +92,15 @@ class Broker(ABC):
     queues what it cannot send at once. What one server hands over must reach
     each other server in the order it was handed over. An implementation
     calls ``super().__init__(name)`` and reports through ``self._report``.
+
+    A broker with queue groups sets ``groups = True`` and implements
+    :meth:`join`, :meth:`leave` and :meth:`hand_back`; a server refuses group
+    subscriptions (reporting :class:`~goomerang_runtime.GroupError`) on a
+    broker without them.
     """
+
+    groups: ClassVar[bool] = False
+    """Whether this broker carries queue groups between replicas."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -130,6 +166,27 @@ class Broker(ABC):
     @abstractmethod
     def unsubscribe(self, pattern: str) -> None:
         """Stop receiving publications through the subscription to `pattern`."""
+
+    async def join(self, group: str, pattern: str, member: str, *, literal: bool = False) -> None:
+        """One more local member of queue `group` on `pattern` (`member`: its key on this replica).
+
+        Returns once the broker counts it in (or at once while unreachable).
+        A `literal` pattern matches only the identical topic (a subscriber
+        without wildcards).
+        """
+        raise GroupError(group, f"the broker {self.name} has no queue groups")
+
+    def leave(self, group: str, pattern: str, member: str, *, literal: bool = False) -> None:
+        """`member` left queue `group` on `pattern`."""
+        raise GroupError(group, f"the broker {self.name} has no queue groups")
+
+    def hand_back(self, group: str, topic: str, data: bytes, declined: tuple[str, ...]) -> None:
+        """Offer an envelope on `topic` to another replica with a member of `group`.
+
+        `declined` are the replicas that could not take it (this one last):
+        a broker that can avoid them does.
+        """
+        raise GroupError(group, f"the broker {self.name} has no queue groups")
 
     @abstractmethod
     async def close(self) -> None:

@@ -76,6 +76,7 @@ async def misuse(server: rt.Server, client: rt.Client) -> None:
     rooms = chat.RoomsTopic(client)
     await rooms.publish("rooms.go", JoinRequest())  # E: arg-type  # P: reportArgumentType
     await rooms.subscribe("rooms.go", on_join)  # E: arg-type  # P: reportArgumentType
+    await rooms.subscribe("rooms.go", on_said, group=1)  # E: arg-type  # P: reportArgumentType
     await chat.RoomsTopic(server).subscribe("rooms.go", on_said)  # E: misc  # P: reportAttributeAccessIssue, reportUnknownMemberType
     await chat.RoomsTopic(server).unsubscribe("rooms.go")  # E: misc  # P: reportAttributeAccessIssue, reportUnknownMemberType
     await chat.ChatPushSender(server).broadcast(JoinRequest())  # E: arg-type  # P: reportArgumentType

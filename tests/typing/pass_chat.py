@@ -91,6 +91,8 @@ async def use(server: rt.Server, client: rt.Client) -> None:
     await rooms.subscribe("rooms.go", on_said)
     await rooms.publish("rooms.go", Said(text="hi"))
     await rooms.unsubscribe("rooms.go")
+    await rooms.subscribe("rooms.*", on_said, group="workers")  # a queue group member
+    await rooms.unsubscribe("rooms.*", group="workers")
     await chat.RoomsTopic(server).publish("rooms.go", Said(text="from the server"))
     assert_type(rooms.PATTERN, Literal["rooms.*"])
     either: chat.RoomsTopic = chat.RoomsTopic(server)  # a bare annotation: bound to a client or a server

@@ -41,7 +41,12 @@ async def iterate(client: Client) -> None:
         async for msg in sub.messages:
             assert_type(msg.metadata.topic, str)
         assert_type(await anext(sub), Message[Said])
-    async with chat.RoomsTopic(client).subscription("rooms.go", max_pending=10) as typed:
+    async with client.subscription("jobs.*", Said, group="workers") as member:
+        assert_type(member, Subscription[Said])
+        assert_type(member.group, str)
+        async for msg in member:
+            assert_type(msg.metadata.group, str)
+    async with chat.RoomsTopic(client).subscription("rooms.go", max_pending=10, group="g") as typed:
         assert_type(typed, Subscription[Said])
         async for said in typed:
             assert_type(said.payload, Said)
