@@ -97,6 +97,7 @@ async def test_peers_on_different_transports_speak_one_wire(
             assert client.extensions == {
                 "close-codes",
                 "error-reply",
+                "queue-groups",
                 "recovery",
                 "server-requests",
                 "topic-header",
