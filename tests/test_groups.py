@@ -45,7 +45,7 @@ from goomerang_runtime.brokers import MemoryBroker, MemoryBus
 from goomerang_runtime.extensions import QUEUE_GROUPS
 
 from .groupkit import HIGH, LOW, Tally, member, settle, stream
-from .helpers import OUR_PEER, WAIT
+from .helpers import OUR_PEER, WAIT, Collector
 from .inbox import barrier, handlers_server
 from .rawws import OP_BINARY, RawClient
 
@@ -459,8 +459,10 @@ async def test_a_publication_no_replica_can_place_is_reported() -> None:
     assert len([*servers[0][1].of(AuthorizationError), *servers[1][1].of(AuthorizationError)]) == 2
 
 
-async def test_a_reconnecting_client_joins_its_groups_again() -> None:
-    server, errors = handlers_server()
+@pytest.mark.parametrize("history_size", [0, 100], ids=["no-history", "history"])
+async def test_a_reconnecting_client_joins_its_groups_again(history_size: int) -> None:
+    """With a history too: a group has nothing to catch up on (one member got each), and nothing is reported."""
+    server, errors = handlers_server(history_size=history_size)
     peers: list[PeerInfo] = []
     server.on_connect(peers.append)
     subscribed = asyncio.Event()
@@ -468,6 +470,8 @@ async def test_a_reconnecting_client_joins_its_groups_again() -> None:
     async with server:
         tally = Tally()
         client = member(server.addr, reconnect=ReconnectPolicy(initial_delay=0.02, max_delay=0.1))
+        client_errors = Collector()
+        client.on_error(client_errors)
         publisher = member(server.addr)
         async with client, publisher:
             await client.subscribe("jobs.*", PingPong, tally.handler("m"), group="w")
@@ -479,7 +483,9 @@ async def test_a_reconnecting_client_joins_its_groups_again() -> None:
             assert client.group_subscriptions == {("jobs.*", "w")}
             await publisher.publish("jobs.x", PingPong(sequence=1))
             await tally.wait_total(1, WAIT)
+            await barrier(client)
     assert tally.by_id == {1: 1}
+    assert all(isinstance(err, ConnectionLostError) for err in client_errors.items)  # the drop; no RecoveryError
     assert all(isinstance(err, ConnectionLostError) for err in errors.items)  # the drop, reported
 
 
