@@ -103,21 +103,29 @@ class RedisBroker(RemoteBroker):
     async def _read(self, pubsub: PubSub, generation: int) -> None:
         receiver = self._receiver
         assert receiver is not None
+        broadcasts = self._broadcast_channel
         try:
             while self._pubsub is pubsub:
-                msg: dict[str, Any] | None = await pubsub.get_message(timeout=None)
-                if msg is None:
+                # The raw reply, not get_message()'s dict: a publication's bytes go to the receiver as
+                # they are (which drops this replica's own at once: Redis pub/sub has no no_echo).
+                response: list[Any] | None = await pubsub.parse_response(block=True)
+                if not response:
                     continue
-                kind = msg["type"]
-                if kind == "message" and msg["channel"] == self._broadcast_channel:
-                    receiver.deliver_broadcast(msg["data"])
-                elif kind in ("message", "pmessage"):
+                kind = response[0]
+                if kind == b"message":
+                    if response[1] == broadcasts:
+                        receiver.deliver_broadcast(response[2])
+                    else:
+                        receiver.deliver_publication(response[2])
+                elif kind == b"pmessage":
                     # One copy per matching subscription; the receiver keeps the first.
-                    receiver.deliver_publication(msg["data"])
-                elif kind in _CONFIRMATIONS:
-                    fut = self._waiting.pop((kind, msg["channel"]), None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(None)
+                    receiver.deliver_publication(response[3])
+                else:  # confirmations, through redis-py, which keeps its books of subscriptions
+                    msg: dict[str, Any] | None = await pubsub.handle_message(response)  # type: ignore[no-untyped-call]
+                    if msg is not None and msg["type"] in _CONFIRMATIONS:
+                        fut = self._waiting.pop((msg["type"], msg["channel"]), None)
+                        if fut is not None and not fut.done():
+                            fut.set_result(None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
