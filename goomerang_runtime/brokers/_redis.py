@@ -22,10 +22,33 @@ from ._remote import (
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
+    from redis.asyncio.connection import AbstractConnection
 
 __all__ = ["RedisBroker"]
 
 _CONFIRMATIONS = frozenset({"subscribe", "psubscribe", "unsubscribe", "punsubscribe"})
+_PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n"
+"""A PUBLISH command in RESP, up to its message's bytes."""
+_CRLF = b"\r\n"
+_READ = 64 * 1024
+
+
+def pack_publish(batch: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+    """``PUBLISH channel data`` for each pair, in RESP, as buffers to write at once."""
+    parts: list[bytes] = []
+    for channel, data in batch:
+        parts += (_PUBLISH % (len(channel), channel, len(data)), data, _CRLF)
+    return parts
+
+
+def publish_error(replies: bytes) -> str | None:
+    """The first error among PUBLISH replies (each one line: ``:<receivers>`` or ``-<error>``), or None."""
+    if b"-" not in replies:
+        return None
+    for line in replies.split(_CRLF):
+        if line.startswith(b"-"):
+            return line[1:].decode(errors="replace")
+    return None
 
 
 class RedisBroker(RemoteBroker):
@@ -69,6 +92,7 @@ class RedisBroker(RemoteBroker):
         }
         super().__init__(owner, options)
         self._client: Redis | None = None
+        self._publisher: AbstractConnection | None = None
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._broadcast_channel = redis_broadcast_channel(prefix)
@@ -88,6 +112,10 @@ class RedisBroker(RemoteBroker):
         )
         self._client = client
         await client.ping()
+        # A connection of its own: set up by redis-py (TLS, AUTH, HELLO, SELECT), then written directly.
+        publisher = client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+        self._publisher = publisher
+        await publisher.connect()
         pubsub = client.pubsub()
         self._pubsub = pubsub
         confirmed = self._expect("subscribe", self._broadcast_channel)
@@ -166,19 +194,39 @@ class RedisBroker(RemoteBroker):
             await asyncio.gather(*confirmations)
 
     async def _send(self, batch: Sequence[tuple[str, bytes]]) -> None:
-        client = self._client
-        if client is None:
+        publisher = self._publisher
+        if publisher is None:
             raise BrokerError(self.name, "not connected")
         prefix = self._config.prefix
-        pipe = client.pipeline(transaction=False)
-        for topic, data in batch:
-            pipe.publish(redis_channel(prefix, topic) if topic else self._broadcast_channel, data)
-        await pipe.execute()
+        broadcasts = self._broadcast_channel
+        commands = pack_publish(
+            [(redis_channel(prefix, topic) if topic else broadcasts, data) for topic, data in batch]
+        )
+        await publisher.send_packed_command(commands, check_health=False)
+        await self._replies(publisher, len(batch))
+
+    async def _replies(self, publisher: AbstractConnection, count: int) -> None:
+        """Wait for `count` PUBLISH replies; raise on an error reply, or when the connection ends."""
+        reader = getattr(publisher, "_reader", None)
+        if not isinstance(reader, asyncio.StreamReader):  # not the redis-py known here: its own parser
+            for _ in range(count):
+                await publisher.read_response()  # raises ResponseError on an error reply
+            return
+        replies = b""
+        while replies.count(_CRLF) < count:
+            chunk = await reader.read(_READ)
+            if not chunk:
+                raise BrokerError(self.name, "connection closed by the server")
+            replies += chunk
+        error = publish_error(replies)
+        if error is not None:
+            raise BrokerError(self.name, f"PUBLISH refused: {error}")
 
     async def _shut(self) -> None:
         reader, self._reader = self._reader, None
         pubsub, self._pubsub = self._pubsub, None
         client, self._client = self._client, None
+        publisher, self._publisher = self._publisher, None
         self._globs = {}
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
@@ -191,6 +239,8 @@ class RedisBroker(RemoteBroker):
             await asyncio.wait({reader}, timeout=self._config.timeout)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self._config.timeout):
+                if publisher is not None:
+                    await publisher.disconnect()
                 if pubsub is not None:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 if client is not None:
