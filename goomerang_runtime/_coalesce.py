@@ -17,10 +17,23 @@ import asyncio
 import weakref
 from typing import Protocol
 
-__all__ = ["KEEP_LIMIT", "Kept", "TurnFlush", "turn_flush"]
+__all__ = ["KEEP_LIMIT", "Kept", "TurnFlush", "server_frame_header", "turn_flush"]
 
 KEEP_LIMIT = 32 * 1024
 """Bytes a link keeps for the turn's end at most; past them it writes at once (then flow control applies)."""
+
+
+def server_frame_header(size: int) -> bytes:
+    """The header of a final, unmasked binary frame of `size` bytes: what a server writes before the payload.
+
+    Byte for byte what websockets and picows lay out (a test compares them),
+    so a link can frame a fan-out message without building a frame object.
+    """
+    if size < 126:
+        return bytes((0x82, size))
+    if size < 65536:
+        return b"\x82\x7e" + size.to_bytes(2, "big")
+    return b"\x82\x7f" + size.to_bytes(8, "big")
 
 
 class Kept(Protocol):

@@ -13,9 +13,9 @@ from typing import Protocol
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
-from websockets.protocol import CLOSED, OPEN
+from websockets.protocol import CLOSED, OPEN, SERVER
 
-from ._coalesce import KEEP_LIMIT, turn_flush
+from ._coalesce import KEEP_LIMIT, server_frame_header, turn_flush
 from ._fastrecv import GoCloseCodes, Inbox
 
 __all__ = [
@@ -125,7 +125,7 @@ def _closed(exc: ConnectionClosed, failed: int | None = None) -> LinkClosed:
 class WebSocketLink:
     """A :class:`Link` over a `websockets` asyncio connection."""
 
-    __slots__ = ("_flush", "_go_fail", "_inbox", "_kept", "_loop", "_ws", "close_codes", "remote_address")
+    __slots__ = ("_flush", "_go_fail", "_inbox", "_kept", "_loop", "_plain", "_ws", "close_codes", "remote_address")
 
     def __init__(self, ws: Connection) -> None:
         self._ws = ws
@@ -139,6 +139,9 @@ class WebSocketLink:
         self._flush = turn_flush(self._loop)
         self._kept = -1
         """Bytes framed by send_soon() and not written yet; -1: none, the link is not waiting for the flush."""
+        protocol = ws.protocol
+        self._plain = protocol.side is SERVER and not protocol.extensions and not protocol.debug
+        """Frames are unmasked, untransformed and not logged: send_soon() lays them out itself."""
 
     def recv_nowait(self) -> bytes | None:
         inbox = self._inbox
@@ -192,11 +195,16 @@ class WebSocketLink:
             return False
         if ws.transport.is_closing():
             return False
-        try:
+        protocol = ws.protocol
+        if self._plain and not protocol.expect_continuation_frame:
             # Framed now, in order with every other frame: the protocol's next send_data() writes them all.
-            ws.protocol.send_binary(data)
-        except Exception:
-            return False
+            # Laid out here as websockets would (a final binary frame, unmasked) without a Frame object.
+            protocol.writes += (server_frame_header(len(data)), data)
+        else:
+            try:
+                protocol.send_binary(data)
+            except Exception:
+                return False
         kept = self._kept
         if kept < 0:
             self._kept = len(data)

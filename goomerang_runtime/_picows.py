@@ -63,7 +63,7 @@ from websockets.frames import OK_CLOSE_CODES, Close
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from ._coalesce import KEEP_LIMIT, turn_flush
+from ._coalesce import KEEP_LIMIT, server_frame_header, turn_flush
 from ._fastrecv import _HIGH, _HIGH_BYTES, _LOW, _LOW_BYTES, _WRITE_HIGH
 from ._link import CLOSE_NORMAL, LinkClosed, _closed, format_address
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
@@ -532,14 +532,8 @@ class PicowsLink(WSListener):
         tcp = self._tcp
         if tcp is None or tcp.is_closing():
             return False
-        # A server's frame, laid out as picows would: FIN + binary, no mask, the length.
         size = len(data)
-        if size < 126:
-            header = bytes((0x82, size))
-        elif size < 65536:
-            header = b"\x82\x7e" + size.to_bytes(2, "big")
-        else:
-            header = b"\x82\x7f" + size.to_bytes(8, "big")
+        header = server_frame_header(size)  # as picows lays it out
         kept = self._kept
         if kept is None:
             self._kept = [header, data]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from websockets.frames import Frame, Opcode
+
 from generated.goomerang.example.messages_pb2 import MessageV1, PingPong, ReplyV1
 from goomerang_runtime import Handler, Message, Sender, Server
-from goomerang_runtime._coalesce import TurnFlush, turn_flush
+from goomerang_runtime._coalesce import TurnFlush, server_frame_header, turn_flush
 
 from .helpers import WAIT
 from .inbox import barrier, listening_client
@@ -19,6 +22,13 @@ class _Kept:
 
     def flush_kept(self) -> None:
         self.log.append(self.name)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_a_server_frame_is_laid_out_as_websockets_does(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    frame = Frame(Opcode.BINARY, data).serialize(mask=False, extensions=[])
+    assert server_frame_header(size) + data == frame
 
 
 async def test_each_link_is_flushed_once_on_the_next_turn() -> None:
