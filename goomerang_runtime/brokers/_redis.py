@@ -1,4 +1,4 @@
-"""The Redis broker, on `redis` asyncio pub/sub (``pip install 'goomerang[redis]'``), imported lazily."""
+"""The Redis broker, on `redis` asyncio pub/sub with hiredis (``pip install 'goomerang[redis]'``), imported lazily."""
 
 from __future__ import annotations
 
