@@ -150,7 +150,7 @@ def _fmt(summary: Summary | None, ratio: bool = False) -> str:
 
 
 def _median(summary: Summary | None) -> str:
-    return "—" if summary is None else f"{summary.median:.1f}"
+    return "—" if summary is None else f"{summary.median:.2f}"
 
 
 def render(rows: Sequence[Mapping[str, object]]) -> str:
