@@ -65,17 +65,27 @@ class SideProcess:
 
     @classmethod
     async def start(cls, case: Case, role: str, args: list[str], settings: Settings) -> SideProcess:
-        name = f"{case.key} {role}"
         command = [sys.executable, str(SIDES[case.side]), role, case.workload, *args]
+        side = await cls.spawn(f"{case.key} {role}", command)
+        cpus = sorted(os.sched_getaffinity(0))
+        if settings.pin and len(cpus) >= 2:
+            with contextlib.suppress(OSError):  # a sandbox may forbid it: then unpinned
+                os.sched_setaffinity(side.pid, {cpus[0] if role == "server" else cpus[1]})
+        return side
+
+    @classmethod
+    async def spawn(cls, name: str, command: list[str]) -> SideProcess:
+        """Start `command`, a program speaking the protocol of ``_side.py``."""
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish())
         proc = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr
         )
-        cpus = sorted(os.sched_getaffinity(0))
-        if settings.pin and len(cpus) >= 2:
-            with contextlib.suppress(OSError):  # a sandbox may forbid it: then unpinned
-                os.sched_setaffinity(proc.pid, {cpus[0] if role == "server" else cpus[1]})
         return cls(name, proc, stderr)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self._proc.pid
 
     def send(self, command: str) -> None:
         assert self._proc.stdin is not None

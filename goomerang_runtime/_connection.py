@@ -131,6 +131,10 @@ class ServerConnection:
         """Queue a frame if it can go now (room in the outbox, empty backlog)."""
         return not self._backlog and self.outbox.offer(data)
 
+    def offer_soon(self, data: bytes) -> bool:
+        """Like :meth:`offer`, for fan-out: the frames of one loop turn leave with one write."""
+        return not self._backlog and self.outbox.offer_soon(data)
+
     def push(self, data: bytes) -> None:
         """Queue a frame from a handler without waiting, or raise why it cannot go.
 
@@ -148,11 +152,12 @@ class ServerConnection:
     def deliver(self, data: bytes) -> None:
         """Queue a frame without waiting, behind everything queued before it.
 
-        Fan-out uses this: a slow client never holds up the caller. A closed
-        connection drops the frame; an overflowing backlog disconnects the
-        client as a slow consumer.
+        Fan-out uses this: a slow client never holds up the caller, and the
+        frames of one loop turn leave with one write. A closed connection
+        drops the frame; an overflowing backlog disconnects the client as a
+        slow consumer.
         """
-        if not self.offer(data):
+        if not self.offer_soon(data):
             self._enqueue(_Waiting(data, None))
 
     async def send_frame(self, data: bytes) -> None:

@@ -268,11 +268,22 @@ class InboxServerConnection(_Bounded, ServerConnection):
         # After the close handshake a server closes TCP at once (RFC 6455
         # 7.1.1) instead of half-closing and waiting for the client's FIN,
         # which a Go client never sends: close() flushes what is buffered first.
-        for data in self.protocol.data_to_send():
+        # Frames framed since the last write (fan-out, see _coalesce.py) leave with one write.
+        writes = self.protocol.data_to_send()
+        if len(writes) == 1 and writes[0]:
+            self.transport.write(writes[0])
+            return
+        pending: list[bytes] = []
+        for data in writes:
             if data:
-                self.transport.write(data)
-            else:
-                self.transport.close()
+                pending.append(data)
+                continue
+            if pending:
+                self.transport.write(b"".join(pending))
+                pending = []
+            self.transport.close()
+        if pending:
+            self.transport.write(b"".join(pending) if len(pending) > 1 else pending[0])
 
 
 class InboxClientConnection(_Bounded, ClientConnection):

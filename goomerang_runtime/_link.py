@@ -7,13 +7,15 @@ Server and client speak to a `Link` only, so the in-memory test transport
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Protocol
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
-from websockets.protocol import CLOSED, OPEN
+from websockets.protocol import CLOSED, OPEN, SERVER
 
+from ._coalesce import KEEP_LIMIT, server_frame_header, turn_flush
 from ._fastrecv import GoCloseCodes, Inbox
 
 __all__ = [
@@ -84,6 +86,14 @@ class Link(Protocol):
         """
         ...
 
+    def send_soon(self, data: bytes) -> bool:
+        """Like :meth:`send_now`, but the message may wait for the end of this loop turn (fan-out).
+
+        Messages taken so within one turn leave with one write (see
+        :mod:`._coalesce`); anything sent after them still leaves after them.
+        """
+        ...
+
     async def ping(self) -> Awaitable[float]:
         """Send a ping; the awaitable completes when its pong arrives."""
         ...
@@ -115,7 +125,7 @@ def _closed(exc: ConnectionClosed, failed: int | None = None) -> LinkClosed:
 class WebSocketLink:
     """A :class:`Link` over a `websockets` asyncio connection."""
 
-    __slots__ = ("_go_fail", "_inbox", "_loop", "_ws", "close_codes", "remote_address")
+    __slots__ = ("_flush", "_go_fail", "_inbox", "_kept", "_loop", "_plain", "_ws", "close_codes", "remote_address")
 
     def __init__(self, ws: Connection) -> None:
         self._ws = ws
@@ -126,6 +136,12 @@ class WebSocketLink:
         self._loop = ws.loop  # asyncio.get_running_loop() is a getpid() system call on Python 3.11
         self._inbox: Inbox | None = getattr(ws, "inbox", None)
         self.remote_address = format_address(ws.remote_address)
+        self._flush = turn_flush(self._loop)
+        self._kept = -1
+        """Bytes framed by send_soon() and not written yet; -1: none, the link is not waiting for the flush."""
+        protocol = ws.protocol
+        self._plain = protocol.side is SERVER and not protocol.extensions and not protocol.debug
+        """Frames are unmasked, untransformed and not logged: send_soon() lays them out itself."""
 
     def recv_nowait(self) -> bytes | None:
         inbox = self._inbox
@@ -172,6 +188,42 @@ class WebSocketLink:
         except Exception:  # a broken transport: the next send() reports it
             return False
         return True
+
+    def send_soon(self, data: bytes) -> bool:
+        ws = self._ws
+        if ws.paused or ws.send_in_progress is not None or ws.protocol.state is not OPEN:
+            return False
+        if ws.transport.is_closing():
+            return False
+        protocol = ws.protocol
+        if self._plain and not protocol.expect_continuation_frame:
+            # Framed now, in order with every other frame: the protocol's next send_data() writes them all.
+            # Laid out here as websockets would (a final binary frame, unmasked) without a Frame object.
+            protocol.writes += (server_frame_header(len(data)), data)
+        else:
+            try:
+                protocol.send_binary(data)
+            except Exception:
+                return False
+        kept = self._kept
+        if kept < 0:
+            self._kept = len(data)
+            self._flush.add(self)
+        elif kept + len(data) > KEEP_LIMIT:
+            self.flush_kept()
+        else:
+            self._kept = kept + len(data)
+        return True
+
+    def flush_kept(self) -> None:
+        """Write the frames send_soon() framed (any send since may have written them already)."""
+        self._kept = -1
+        ws = self._ws
+        if ws.transport.is_closing():  # gone or going: written now, they would only make asyncio log warnings
+            ws.protocol.data_to_send()
+            return
+        with contextlib.suppress(Exception):  # a broken transport: the next send() reports it
+            ws.send_data()
 
     async def ping(self) -> Awaitable[float]:
         try:

@@ -100,6 +100,17 @@ class Outbox:
         self._push(data)
         return True
 
+    def offer_soon(self, data: bytes) -> bool:
+        """Like :meth:`offer`, for fan-out: a frame written at once may wait for the turn's end (`Link.send_soon`)."""
+        if self._closed is not None:
+            return False
+        if self._writer is None and self._link.send_soon(data):
+            return True
+        if self._full(len(data)):
+            return False
+        self._push(data)
+        return True
+
     def _push(self, data: bytes) -> None:
         self._items.append(data)
         self._bytes += len(data)

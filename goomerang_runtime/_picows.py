@@ -30,6 +30,7 @@ to a Go peer; a Go peer never commits them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import ssl as ssl_module
@@ -62,6 +63,7 @@ from websockets.frames import OK_CLOSE_CODES, Close
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
+from ._coalesce import KEEP_LIMIT, server_frame_header, turn_flush
 from ._fastrecv import _HIGH, _HIGH_BYTES, _LOW, _LOW_BYTES, _WRITE_HIGH
 from ._link import CLOSE_NORMAL, LinkClosed, _closed, format_address
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
@@ -145,7 +147,10 @@ class PicowsLink(WSListener):
         "_discard",
         "_drained",
         "_failed",
+        "_flush",
         "_frames",
+        "_kept",
+        "_kept_bytes",
         "_loop",
         "_lost",
         "_max_size",
@@ -213,6 +218,10 @@ class PicowsLink(WSListener):
         self._ping_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[None] = loop.create_future()
+        self._flush = turn_flush(loop)
+        self._kept: list[bytes] | None = None
+        """Frames send_soon() framed for the end of the turn (headers and payloads), or None."""
+        self._kept_bytes = 0
 
     # picows' callbacks.
 
@@ -279,6 +288,8 @@ class PicowsLink(WSListener):
             return  # after a close frame (or a failure) input is discarded, as websockets does
         msg_type = frame.msg_type
         if msg_type is _PING:
+            if self._kept is not None:
+                self.flush_kept()
             transport.send_pong(frame.get_payload_as_bytes())
             tcp = self._tcp
             if tcp is not None and not self._write_held and tcp.get_write_buffer_size() > _WRITE_HIGH:
@@ -363,6 +374,8 @@ class PicowsLink(WSListener):
         self._ended()
 
     def _write_close(self, close: Close, payload: bytes) -> None:
+        if self._kept is not None:
+            self.flush_kept()  # before the close frame, as they were sent before it
         self._sent = close
         self._blocked = True
         ws = self._ws
@@ -488,7 +501,10 @@ class PicowsLink(WSListener):
             await asyncio.shield(self._drained)
 
     async def send(self, data: bytes) -> None:
-        (await self._writable()).send(_BINARY, data)
+        ws = await self._writable()
+        if self._kept is not None:
+            self.flush_kept()
+        ws.send(_BINARY, data)
 
     def send_now(self, data: bytes) -> bool:
         if self._blocked:
@@ -498,17 +514,54 @@ class PicowsLink(WSListener):
             return False
         ws = self._ws
         assert ws is not None
+        if self._kept is not None:
+            self.flush_kept()
+            if self._blocked:  # that filled the socket's buffer: this frame waits
+                return False
         try:
             ws.send(_BINARY, data)
         except Exception:  # a broken transport: the next send() reports it
             return False
         return True
 
+    def send_soon(self, data: bytes) -> bool:
+        if self._client:  # picows masks a client's frames itself: nothing kept (clients do not fan out)
+            return self.send_now(data)
+        if self._blocked:
+            return False
+        tcp = self._tcp
+        if tcp is None or tcp.is_closing():
+            return False
+        size = len(data)
+        header = server_frame_header(size)  # as picows lays it out
+        kept = self._kept
+        if kept is None:
+            self._kept = [header, data]
+            self._kept_bytes = size
+            self._flush.add(self)
+            return True
+        kept += (header, data)
+        self._kept_bytes += size
+        if self._kept_bytes > KEEP_LIMIT:
+            self.flush_kept()
+        return True
+
+    def flush_kept(self) -> None:
+        """Write the frames send_soon() kept, with one write; nothing once the transport is closing."""
+        kept, self._kept = self._kept, None
+        tcp = self._tcp
+        if kept is None or tcp is None or tcp.is_closing():
+            return
+        with contextlib.suppress(Exception):  # a broken transport: the next send() reports it
+            tcp.write(b"".join(kept))
+
     async def ping(self) -> Awaitable[float]:
         pong = self._pong
         if pong is not None:  # the previous ping is still unanswered: wait on it again
             return asyncio.shield(pong)
         ws = await self._writable()
+        if self._kept is not None:
+            self.flush_kept()
         self._pong = pong = self._loop.create_future()
         self._ping_at = self._loop.time()
         ws.send_ping(_PING_PAYLOAD)

@@ -5,7 +5,8 @@ server's matching connections at once, and then, in an envelope tagged with
 this replica's id, to the broker. An envelope coming back from the broker is
 matched against this server's subscriptions like a local publication, so a
 client gets it once even when several of its subscriptions match; envelopes
-carrying this replica's own id, and copies already seen, are ignored.
+carrying this replica's own id (recognised by their first bytes, before any
+decoding), and copies already seen, are ignored.
 
 A publication travels as its plain frame, exactly what a Go client gets;
 clients of this library also get the topic, in a header appended to those
@@ -48,7 +49,7 @@ from ._codec import (
     encode_unsubscribe,
 )
 from ._connection import ServerConnection
-from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
+from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope, origin_prefix
 from ._groups import GroupTable
 from ._history import History, format_position, parse_position
 from ._sequence import Gaps, Numbering
@@ -122,6 +123,7 @@ class PubSub:
     ) -> None:
         self.replica = uuid.uuid4().hex
         """This server's id in envelopes."""
+        self._own = origin_prefix(self.replica)
         self._broker = broker
         self._connections = connections
         self._report = report
@@ -394,6 +396,8 @@ class PubSub:
     # BrokerReceiver: envelopes from other replicas.
 
     def _open(self, data: bytes) -> Envelope | None:
+        if data.startswith(self._own):  # our own, read back (Redis has no no_echo): not even decoded
+            return None
         try:
             envelope = decode_envelope(data)
         except EnvelopeError as exc:

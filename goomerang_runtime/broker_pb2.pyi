@@ -23,7 +23,10 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class Envelope(_message.Message):
-    """One publication or broadcast, as one replica hands it to the others."""
+    """One publication or broadcast, as one replica hands it to the others. On the
+    broker it follows a 2-byte header: 0x00 and the format version (2); a
+    replica refuses, and reports, envelopes of another format.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

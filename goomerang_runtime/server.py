@@ -825,7 +825,7 @@ class Server(PeerBase[ServerConfig]):
         results: list[BroadcastResult] = []
         slow: list[ServerConnection] = []
         for conn in list(self._connections.values()):
-            if conn.offer(data):
+            if conn.offer_soon(data):
                 results.append(BroadcastResult(conn.peer, size, time.perf_counter() - started))
             else:
                 slow.append(conn)

@@ -89,6 +89,10 @@ class MemoryLink:
         self._peer._inbox.put_nowait(data)
         return True
 
+    def send_soon(self, data: bytes) -> bool:
+        """As :meth:`send_now`: in memory there is no system call to save."""
+        return self.send_now(data)
+
     async def ping(self) -> Awaitable[float]:
         """A ping answered at once (there is no network to measure)."""
         if self._closed is not None:

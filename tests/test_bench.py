@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from bench._replica_report import assign, plan, split
 from bench._report import build_rows, codegen_ratios, render_cpu, render_table
 from bench._scenarios import COMPARISONS, LOOPS, SCENARIOS, TRANSPORTS, Target, case_key, cases, metrics
 from bench._side import Meter, Pacer
-from bench._stats import percentile, summarize
+from bench._stats import merged_percentile, percentile, quantile_points, summarize
 from bench._workload import BATCH, WINDOW, ping
+
+from .brokers import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,3 +201,63 @@ def test_quick_run_reports_figures_and_ratios(tmp_path: Path) -> None:
     }
     for runs in report["runs"].values():
         assert {"server_cpu_cores", "client_cpu_cores", "other_cpu_cores"} <= set(runs[0])
+
+
+def test_merged_percentile_weighs_each_process_by_its_count() -> None:
+    assert quantile_points([3.0, 1.0, 2.0]) == [1.0, 2.0, 3.0]
+    points = quantile_points([float(v) for v in range(1, 10_001)], points=100)
+    assert len(points) == 100
+    assert points[49] == pytest.approx(5000, rel=0.01)
+    # 3 values of 1.0 seen 300 times, 1 value of 10.0 seen 100 times: the median is 1.0, p99 is 10.0.
+    parts = [(300, [1.0, 1.0, 1.0]), (100, [10.0])]
+    assert merged_percentile(parts, 50) == 1.0
+    assert merged_percentile(parts, 99) == 10.0
+    with pytest.raises(ValueError, match="no values"):
+        merged_percentile([(0, [])], 50)
+
+
+def test_replica_runs_pair_each_count_with_a_single_replica_before_it() -> None:
+    runs = plan(("nats", "redis"), (2, 3), ("websockets",), ("asyncio",), single=True)
+    keys = [run.key for run in runs]
+    assert keys[0] == "none/1/websockets/asyncio"
+    for broker in ("nats", "redis"):
+        for count in (2, 3):
+            ours = keys.index(f"{broker}/{count}/websockets/asyncio")
+            assert keys[ours - 1] == f"{broker}/1:{count}/websockets/asyncio"
+    assert split(50, 3) == [17, 17, 16]
+    assert assign(50, 3, 2) == [[9, 9, 8], [8, 8, 8]]
+    assert sum(map(sum, assign(50, 2, 2))) == 50
+
+
+def test_replica_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    for kind in ("nats", "redis"):
+        require_binary(kind)
+    out = tmp_path / "replicas.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "replicas.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "paired ratio" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["settings"]["repeat"] == 1
+    assert report["settings"]["replicas"] == [2]
+    rows = {(row["broker"], row["replicas"]): row for row in report["rows"]}
+    assert set(rows) == {("none", 1), ("nats", 2), ("redis", 2)}
+    for (broker, count), row in rows.items():
+        assert row["rate"]["median"] > 0
+        assert row["us_servers"]["median"] > 0
+        assert row["us_clients"]["median"] > 0
+        assert row["light_local_p50_us"]["median"] > 0
+        assert row["local_p99_us"]["median"] >= row["local_p50_us"]["median"]
+        assert "noise_cores" in row
+        if count > 1:
+            assert row["baseline"] == f"{broker}/1:2/websockets/asyncio"
+            for field in ("rate", "us_A", "us_B", "us_broker", "cross_rate", "cross_p50_us", "light_cross_p99_us"):
+                assert row[field]["median"] >= 0, field
+            assert row["paired_rate"]["median"] == pytest.approx(row["rate"]["median"] / row["single_rate"]["median"])
+    for runs in report["runs"].values():
+        assert {"other_cpu_cores", "cores_A", "cores_clients0", "cores_clients1"} <= set(runs[0])

@@ -57,6 +57,9 @@ class GatedLink:
     def send_now(self, data: bytes) -> bool:
         return False  # every frame waits for the gate
 
+    def send_soon(self, data: bytes) -> bool:
+        return False
+
     async def ping(self) -> Awaitable[float]:
         raise NotImplementedError
 

@@ -1,4 +1,4 @@
-"""The Redis broker, on `redis` asyncio pub/sub (``pip install 'goomerang[redis]'``), imported lazily."""
+"""The Redis broker, on `redis` asyncio pub/sub with hiredis (``pip install 'goomerang[redis]'``), imported lazily."""
 
 from __future__ import annotations
 
@@ -36,10 +36,33 @@ from .base import lost_hand_back
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
+    from redis.asyncio.connection import AbstractConnection
 
 __all__ = ["RedisBroker"]
 
 _CONFIRMATIONS = frozenset({"subscribe", "psubscribe", "unsubscribe", "punsubscribe"})
+_PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n"
+"""A PUBLISH command in RESP, up to its message's bytes."""
+_CRLF = b"\r\n"
+_READ = 64 * 1024
+
+
+def pack_publish(batch: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+    """``PUBLISH channel data`` for each pair, in RESP, as buffers to write at once."""
+    parts: list[bytes] = []
+    for channel, data in batch:
+        parts += (_PUBLISH % (len(channel), channel, len(data)), data, _CRLF)
+    return parts
+
+
+def publish_error(replies: bytes) -> str | None:
+    """The first error among PUBLISH replies (each one line: ``:<receivers>`` or ``-<error>``), or None."""
+    if b"-" not in replies:
+        return None
+    for line in replies.split(_CRLF):
+        if line.startswith(b"-"):
+            return line[1:].decode(errors="replace")
+    return None
 
 
 class RedisBroker(RemoteBroker):
@@ -90,6 +113,7 @@ class RedisBroker(RemoteBroker):
         }
         super().__init__(owner, options)
         self._client: Redis | None = None
+        self._publisher: AbstractConnection | None = None
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._broadcast_channel = redis_broadcast_channel(prefix)
@@ -138,24 +162,33 @@ class RedisBroker(RemoteBroker):
     async def _read(self, pubsub: PubSub, generation: int) -> None:
         receiver = self._receiver
         assert receiver is not None
+        broadcasts = self._broadcast_channel
         try:
             while self._pubsub is pubsub:
-                msg: dict[str, Any] | None = await pubsub.get_message(timeout=None)
-                if msg is None:
+                # The raw reply, not get_message()'s dict: a publication's bytes go to the receiver as
+                # they are (which drops this replica's own at once: Redis pub/sub has no no_echo).
+                response: list[Any] | None = await pubsub.parse_response(block=True)
+                if not response:
                     continue
-                kind = msg["type"]
-                if kind == "message" and msg["channel"] == self._broadcast_channel:
-                    receiver.deliver_broadcast(msg["data"])
-                elif kind == "message" and msg["channel"] == self._inbox:
-                    group, _, data = msg["data"].partition(b"\n")
-                    receiver.deliver_group(group.decode(), "", data)
-                elif kind in ("message", "pmessage"):
+                kind = response[0]
+                if kind == b"message":
+                    channel = response[1]
+                    if channel == broadcasts:
+                        receiver.deliver_broadcast(response[2])
+                    elif channel == self._inbox:
+                        group, _, data = response[2].partition(b"\n")
+                        receiver.deliver_group(group.decode(), "", data)
+                    else:
+                        receiver.deliver_publication(response[2])
+                elif kind == b"pmessage":
                     # One copy per matching subscription; the receiver keeps the first.
-                    receiver.deliver_publication(msg["data"])
-                elif kind in _CONFIRMATIONS:
-                    fut = self._waiting.pop((kind, msg["channel"]), None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(None)
+                    receiver.deliver_publication(response[3])
+                else:  # confirmations, through redis-py, which keeps its books of subscriptions
+                    msg: dict[str, Any] | None = await pubsub.handle_message(response)  # type: ignore[no-untyped-call]
+                    if msg is not None and msg["type"] in _CONFIRMATIONS:
+                        fut = self._waiting.pop((msg["type"], msg["channel"]), None)
+                        if fut is not None and not fut.done():
+                            fut.set_result(None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -253,6 +286,7 @@ class RedisBroker(RemoteBroker):
         reader, self._reader = self._reader, None
         pubsub, self._pubsub = self._pubsub, None
         client, self._client = self._client, None
+        publisher, self._publisher = self._publisher, None
         self._globs = {}
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
@@ -265,6 +299,8 @@ class RedisBroker(RemoteBroker):
             await asyncio.wait({reader}, timeout=self._config.timeout)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self._config.timeout):
+                if publisher is not None:
+                    await publisher.disconnect()
                 if pubsub is not None:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 if client is not None:
