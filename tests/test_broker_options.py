@@ -6,7 +6,6 @@ import pytest
 
 from goomerang_runtime import ConfigError, NatsBroker, RedisBroker
 from goomerang_runtime.brokers import BrokerState
-from goomerang_runtime.brokers._redis import pack_publish, publish_error
 from goomerang_runtime.brokers._remote import RemoteBrokerConfig
 
 
@@ -46,11 +45,3 @@ def test_broker_options_built_directly_raise_config_error_naming_the_field() -> 
         RemoteBrokerConfig(url="nats://127.0.0.1:4222", buffer_size=0)
     with pytest.raises(ConfigError, match="reconnect_max_delay"):
         RemoteBrokerConfig.model_validate({"url": "x", "reconnect_delay": 2.0, "reconnect_max_delay": 1.0})
-
-
-def test_redis_publish_commands_are_packed_and_their_replies_checked() -> None:
-    packed = b"".join(pack_publish([(b"g:t:a", b"\x00\r\n"), (b"g:b", b"")]))
-    first = b"*3\r\n$7\r\nPUBLISH\r\n$5\r\ng:t:a\r\n$3\r\n\x00\r\n\r\n"
-    assert packed == first + b"*3\r\n$7\r\nPUBLISH\r\n$3\r\ng:b\r\n$0\r\n\r\n"
-    assert publish_error(b":1\r\n:0\r\n") is None
-    assert publish_error(b":1\r\n-OOM command not allowed\r\n:2\r\n") == "OOM command not allowed"

@@ -36,33 +36,10 @@ from .base import lost_hand_back
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
-    from redis.asyncio.connection import AbstractConnection
 
 __all__ = ["RedisBroker"]
 
 _CONFIRMATIONS = frozenset({"subscribe", "psubscribe", "unsubscribe", "punsubscribe"})
-_PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n"
-"""A PUBLISH command in RESP, up to its message's bytes."""
-_CRLF = b"\r\n"
-_READ = 64 * 1024
-
-
-def pack_publish(batch: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
-    """``PUBLISH channel data`` for each pair, in RESP, as buffers to write at once."""
-    parts: list[bytes] = []
-    for channel, data in batch:
-        parts += (_PUBLISH % (len(channel), channel, len(data)), data, _CRLF)
-    return parts
-
-
-def publish_error(replies: bytes) -> str | None:
-    """The first error among PUBLISH replies (each one line: ``:<receivers>`` or ``-<error>``), or None."""
-    if b"-" not in replies:
-        return None
-    for line in replies.split(_CRLF):
-        if line.startswith(b"-"):
-            return line[1:].decode(errors="replace")
-    return None
 
 
 class RedisBroker(RemoteBroker):
@@ -113,7 +90,6 @@ class RedisBroker(RemoteBroker):
         }
         super().__init__(owner, options)
         self._client: Redis | None = None
-        self._publisher: AbstractConnection | None = None
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._broadcast_channel = redis_broadcast_channel(prefix)
@@ -286,7 +262,6 @@ class RedisBroker(RemoteBroker):
         reader, self._reader = self._reader, None
         pubsub, self._pubsub = self._pubsub, None
         client, self._client = self._client, None
-        publisher, self._publisher = self._publisher, None
         self._globs = {}
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
@@ -299,8 +274,6 @@ class RedisBroker(RemoteBroker):
             await asyncio.wait({reader}, timeout=self._config.timeout)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self._config.timeout):
-                if publisher is not None:
-                    await publisher.disconnect()
                 if pubsub is not None:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 if client is not None:
