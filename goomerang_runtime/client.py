@@ -540,6 +540,9 @@ class Client(PeerBase[ClientConfig]):
                         self._report(RecoveryError(topic, reason="wildcard subscriptions are not recovered"))
                 else:
                     since = positions.get(topic, "")
+                    if not since:  # cut before the server named where this subscription began
+                        why = "the connection was lost before the server named the subscription's position"
+                        self._report(RecoveryError(topic, reason=why))
             elif topic in positions or (self._patterns_fed and is_pattern(topic)):
                 self._report(RecoveryError(topic, reason="the server does not recover (a Go server?)"))
             await outbox.put(encode_subscribe(topic, since))

@@ -198,7 +198,19 @@ async def test_a_gap_before_the_first_publication_is_recovered() -> None:
     async with Server(history_size=100) as server:
         feed = Feed(Client(server=server.addr, reconnect=FAST))
         await feed.start(server, "quiet")
-        await server.publish("before", MessageV1(message="0"))  # another topic: not this one's offsets
+        other = asyncio.Event()
+
+        async def on_other(sender: Sender, msg: Message[MessageV1]) -> None:
+            other.set()
+
+        subscribed = asyncio.Event()
+        server.on_subscribe(lambda topic: subscribed.set() if topic == "before" else None)
+        await feed.client.subscribe("before", MessageV1, on_other)
+        await asyncio.wait_for(subscribed.wait(), WAIT)
+        # Another topic (not this one's offsets), and a barrier: the server writes in order, so once
+        # this arrives the client has read the position its "quiet" subscription was given.
+        await server.publish("before", MessageV1(message="0"))
+        await asyncio.wait_for(other.wait(), WAIT)
         feed.cut()
         for i in range(5):
             await server.publish("quiet", MessageV1(message=str(i)))
@@ -207,6 +219,24 @@ async def test_a_gap_before_the_first_publication_is_recovered() -> None:
         assert feed.received == [0, 1, 2, 3, 4]
         assert feed.reported == 0
         await feed.client.close()
+
+
+async def test_a_cut_before_the_position_arrived_is_reported() -> None:
+    """Cut before the server named where the subscription began: what was missed is unknown, and said."""
+    async with Server(history_size=100) as server:
+        client = Client(server=server.addr, reconnect=FAST)
+        errors = Collector()
+        client.on_error(errors)
+        await client.connect(timeout=WAIT)
+        await client.subscribe("quiet")
+        link = client._link  # pyright: ignore[reportPrivateUsage]
+        assert link is not None
+        link.abort()  # no await since subscribe: its position cannot have come back
+        (err,) = await errors.wait_for(RecoveryError)
+        assert err.topic == "quiet"
+        assert err.missed is None
+        assert "position" in str(err)
+        await client.close()
 
 
 async def test_a_restarted_server_reports_an_unknown_loss() -> None:
