@@ -48,6 +48,7 @@ class Inbox:
         "_loop",
         "_transport",
         "bytes",
+        "direct",
         "diverted",
         "frames",
         "pause_pending",
@@ -63,6 +64,8 @@ class Inbox:
         self.bytes = 0
         """Bytes of the unread frames."""
         self.waiter: asyncio.Future[None] | None = None
+        self.direct: Callable[[bytes], bool] | None = None
+        """Offered each message first while the reader waits and nothing is queued (``Link.set_direct``)."""
         self.diverted = False
         self.paused = False
         self.unbounded = False
@@ -92,6 +95,9 @@ class Inbox:
         if opcode is Opcode.BINARY and event.fin:
             frames = self.frames
             data = bytes(event.data)
+            direct = self.direct
+            if direct is not None and self.waiter is not None and not frames and direct(data):
+                return True
             frames.append(data)
             self.bytes += len(data)
             if (len(frames) >= _HIGH or self.bytes >= _HIGH_BYTES) and not self.paused and not self.pause_pending:

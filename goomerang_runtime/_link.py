@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from websockets.asyncio.connection import Connection
@@ -23,6 +23,7 @@ __all__ = [
     "CLOSE_NORMAL",
     "CLOSE_POLICY_VIOLATION",
     "CLOSE_TRY_AGAIN_LATER",
+    "Direct",
     "Link",
     "LinkClosed",
     "WebSocketLink",
@@ -33,6 +34,10 @@ CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
+
+
+Direct = Callable[[bytes], bool]
+"""Takes a whole binary message straight from the transport (True), or leaves it to the reader (False)."""
 
 
 class LinkClosed(Exception):
@@ -91,6 +96,16 @@ class Link(Protocol):
 
         Messages taken so within one turn leave with one write (see
         :mod:`._coalesce`); anything sent after them still leaves after them.
+        """
+        ...
+
+    def set_direct(self, direct: Direct | None) -> None:
+        """Offer whole binary messages to `direct` first while the reader waits in :meth:`recv`.
+
+        Called from the transport's callback, only when nothing received is
+        queued before the message (so order holds); when it returns True it
+        took the message, which the reader never sees. A link may never call
+        it (the in-memory one does not).
         """
         ...
 
@@ -182,6 +197,15 @@ class WebSocketLink:
             return False
         if ws.transport.is_closing():  # lost, not yet told: writing now only makes asyncio log warnings
             return False
+        inbox = self._inbox
+        if self._plain and inbox is not None and (inbox.frames or self._kept >= 0):
+            # More input is waiting for the reader (a batch of requests), or frames are kept already:
+            # the reply joins them, and the batch's replies go out in one write.
+            if not self.send_soon(data):
+                return False
+            if not inbox.frames:
+                self.flush_kept()  # the reader has taken the batch's last frame: nothing to wait for
+            return True
         try:
             ws.protocol.send_binary(data)
             ws.send_data()
@@ -224,6 +248,10 @@ class WebSocketLink:
             return
         with contextlib.suppress(Exception):  # a broken transport: the next send() reports it
             ws.send_data()
+
+    def set_direct(self, direct: Direct | None) -> None:
+        if self._inbox is not None:
+            self._inbox.direct = direct
 
     async def ping(self) -> Awaitable[float]:
         try:

@@ -65,7 +65,7 @@ from websockets.server import ServerProtocol
 
 from ._coalesce import KEEP_LIMIT, server_frame_header, turn_flush
 from ._fastrecv import _HIGH, _HIGH_BYTES, _LOW, _LOW_BYTES, _WRITE_HIGH
-from ._link import CLOSE_NORMAL, LinkClosed, _closed, format_address
+from ._link import CLOSE_NORMAL, Direct, LinkClosed, _closed, format_address
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
 
 __all__ = ["PicowsLink", "PicowsServer", "connect", "serve"]
@@ -144,6 +144,7 @@ class PicowsLink(WSListener):
         "_bytes",
         "_client",
         "_close_wait",
+        "_direct",
         "_discard",
         "_drained",
         "_failed",
@@ -195,6 +196,7 @@ class PicowsLink(WSListener):
         self._ws: WSTransport | None = None
         self._tcp: asyncio.Transport | None = None
         self._frames: deque[bytes | str] = deque()
+        self._direct: Direct | None = None
         self._bytes = 0
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
@@ -242,6 +244,9 @@ class PicowsLink(WSListener):
                 return
             data = frame.get_payload_as_bytes()
             frames = self._frames
+            direct = self._direct
+            if direct is not None and self._waiter is not None and not frames and direct(data):
+                return
             frames.append(data)
             self._bytes += len(data)
             if (len(frames) >= _HIGH or self._bytes >= _HIGH_BYTES) and not self._paused and not self._pause_pending:
@@ -512,6 +517,13 @@ class PicowsLink(WSListener):
         tcp = self._tcp
         if tcp is None or tcp.is_closing():  # lost, not yet told
             return False
+        if not self._client and (self._frames or self._kept is not None):
+            # More input is waiting for the reader (a batch of requests), or frames are kept already:
+            # the reply joins them, and the batch's replies go out in one write (see _keep).
+            self._keep(data)
+            if not self._frames:
+                self.flush_kept()  # the reader has taken the batch's last frame: nothing to wait for
+            return True
         ws = self._ws
         assert ws is not None
         if self._kept is not None:
@@ -532,6 +544,11 @@ class PicowsLink(WSListener):
         tcp = self._tcp
         if tcp is None or tcp.is_closing():
             return False
+        self._keep(data)
+        return True
+
+    def _keep(self, data: bytes) -> None:
+        """Frame `data` (unmasked: a server's) for one write at the turn's end, or sooner past KEEP_LIMIT."""
         size = len(data)
         header = server_frame_header(size)  # as picows lays it out
         kept = self._kept
@@ -539,12 +556,11 @@ class PicowsLink(WSListener):
             self._kept = [header, data]
             self._kept_bytes = size
             self._flush.add(self)
-            return True
+            return
         kept += (header, data)
         self._kept_bytes += size
         if self._kept_bytes > KEEP_LIMIT:
             self.flush_kept()
-        return True
 
     def flush_kept(self) -> None:
         """Write the frames send_soon() kept, with one write; nothing once the transport is closing."""
@@ -554,6 +570,9 @@ class PicowsLink(WSListener):
             return
         with contextlib.suppress(Exception):  # a broken transport: the next send() reports it
             tcp.write(b"".join(kept))
+
+    def set_direct(self, direct: Direct | None) -> None:
+        self._direct = direct
 
     async def ping(self) -> Awaitable[float]:
         pong = self._pong

@@ -194,6 +194,8 @@ class Client(PeerBase[ClientConfig]):
         """Exact topic -> the last ``epoch:offset`` seen there (``recovery``), asked for again on reconnect."""
         self._patterns_fed = False
         """A publication with a position came through a wildcard subscription (not recovered: reported)."""
+        self._predecoded: tuple[bytes, Frame] | None = None
+        """A message :meth:`_direct` decoded and left to the read loop, so that it is not decoded twice."""
         self._recovery_hook: Hook[[str, int, RecoveryError | None]] = Hook("on_recovery", self._report)
         self._reconnecting: asyncio.Task[None] | None = None
         self._reconnect_hook: Hook[[int, float, BaseException | None]] = Hook("on_reconnect", self._report)
@@ -392,6 +394,8 @@ class Client(PeerBase[ClientConfig]):
             link.remote_address,
             extra=self._log_extra(address=link.remote_address, go_wire=not self._extensions),
         )
+        self._predecoded = None
+        link.set_direct(self._direct)
         self._reader = loop.create_task(self._read_loop(link, sender))
         if config.heartbeat_interval is not None:
             timeout = config.heartbeat_timeout or config.heartbeat_interval
@@ -627,6 +631,25 @@ class Client(PeerBase[ClientConfig]):
 
     # Reading.
 
+    def _direct(self, data: bytes) -> bool:
+        """A reply that arrives while the read loop waits completes its call here, from the transport.
+
+        Saves the loop turn of waking the read loop (the caller still wakes):
+        a third of a round trip's turns. Anything else (and anything that does
+        not decode) is left to the read loop, which reports it.
+        """
+        if not self._pending:
+            return False
+        try:
+            frame = decode_frame(data)
+        except FrameDecodeError:
+            return False
+        if not frame.is_sync or (CALL_HEADER in frame.headers and SERVER_REQUESTS in self._extensions):
+            self._predecoded = (data, frame)
+            return False
+        self._complete(frame)
+        return True
+
     async def _read_loop(self, link: Link, sender: _ClientSender) -> None:
         classes = self._registry.classes
         dispatcher = self._dispatcher
@@ -655,11 +678,16 @@ class Client(PeerBase[ClientConfig]):
                 if isinstance(data, str):
                     report(TextFrameError(len(data)))
                     continue
-                try:
-                    frame = decode_frame(data)
-                except FrameDecodeError as exc:
-                    report(exc)
-                    continue
+                predecoded = self._predecoded
+                if predecoded is not None and predecoded[0] is data:
+                    frame = predecoded[1]
+                    self._predecoded = None
+                else:
+                    try:
+                        frame = decode_frame(data)
+                    except FrameDecodeError as exc:
+                        report(exc)
+                        continue
                 if frame.is_sync:
                     if answers and CALL_HEADER in frame.headers:
                         await self._answer_request(frame, sender.peer)

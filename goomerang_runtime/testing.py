@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self, Unpack
 
@@ -92,6 +92,9 @@ class MemoryLink:
     def send_soon(self, data: bytes) -> bool:
         """As :meth:`send_now`: in memory there is no system call to save."""
         return self.send_now(data)
+
+    def set_direct(self, direct: Callable[[bytes], bool] | None) -> None:
+        """Ignored: in memory every message goes through :meth:`recv`."""
 
     async def ping(self) -> Awaitable[float]:
         """A ping answered at once (there is no network to measure)."""

@@ -9,7 +9,7 @@ from websockets.asyncio.server import ServerConnection as WsConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.http11 import Request, Response
 
-from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
+from generated.goomerang.example.messages_pb2 import MessageV1, PingPong, ReplyV1
 from goomerang_runtime import (
     AlreadyRunningError,
     Client,
@@ -308,3 +308,31 @@ async def test_a_poisoned_error_reply_fails_its_call_and_the_client_goes_on(pois
             assert reply.payload.message == "ok"
             assert client.status is Status.RUNNING
         assert client.status is Status.CLOSED
+
+
+async def test_a_reply_never_overtakes_what_the_server_sent_before_it() -> None:
+    """Replies may complete straight from the transport, but only behind everything received before them."""
+    server = Server()
+    pushed: list[int] = []
+
+    async def answer(sender: Sender, msg: Message[MessageV1]) -> None:
+        n = int(msg.payload.message)
+        await server.broadcast(PingPong(sequence=n))  # written before the reply, on the same connection
+        await sender.send(ReplyV1(message=str(n)))
+
+    async def on_push(sender: Sender, msg: Message[PingPong]) -> None:
+        pushed.append(msg.payload.sequence)
+
+    server.handle(MessageV1, answer)
+    async with server:
+        client = Client(server=server.addr, heartbeat_interval=None)
+        client.handle(PingPong, on_push)
+        client.registry.register(ReplyV1)
+        async with client:
+            for n in range(200):
+                reply = await client.send_sync(MessageV1(message=str(n)), timeout=WAIT)
+                assert reply.payload == ReplyV1(message=str(n))
+                assert pushed == list(range(n + 1)), f"the reply to {n} came before what preceded it"
+            calls = [client.send_sync(MessageV1(message=str(n)), timeout=WAIT) for n in range(200, 264)]
+            await asyncio.wait_for(asyncio.gather(*calls), WAIT)
+            assert pushed == list(range(264))
