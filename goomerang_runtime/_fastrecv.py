@@ -23,8 +23,9 @@ from websockets.exceptions import PayloadTooBig
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
-from websockets.protocol import Event
+from websockets.protocol import SERVER, Event
 
+from ._framesplit import at_frame_start, split_binary
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
 
 __all__ = ["GoCloseCodes", "Inbox", "InflateBudget", "InboxClientConnection", "InboxServerConnection"]
@@ -93,23 +94,26 @@ class Inbox:
             return False
         opcode = event.opcode
         if opcode is Opcode.BINARY and event.fin:
-            frames = self.frames
-            data = bytes(event.data)
-            direct = self.direct
-            if direct is not None and self.waiter is not None and not frames and direct(data):
-                return True
-            frames.append(data)
-            self.bytes += len(data)
-            if (len(frames) >= _HIGH or self.bytes >= _HIGH_BYTES) and not self.paused and not self.pause_pending:
-                self.pause_pending = True
-                self._transport = transport
-                self._loop.call_soon(self.pause_if_behind)
-            self.wake()
+            self.put(bytes(event.data), transport)
             return True
         if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             self.diverted = True  # text or fragmented: websockets' assembler from now on
             self.wake()
         return False
+
+    def put(self, data: bytes, transport: asyncio.Transport) -> None:
+        """Keep one complete binary message (or hand it to :attr:`direct`) and wake the reader."""
+        frames = self.frames
+        direct = self.direct
+        if direct is not None and self.waiter is not None and not frames and direct(data):
+            return
+        frames.append(data)
+        self.bytes += len(data)
+        if (len(frames) >= _HIGH or self.bytes >= _HIGH_BYTES) and not self.paused and not self.pause_pending:
+            self.pause_pending = True
+            self._transport = transport
+            self._loop.call_soon(self.pause_if_behind)
+        self.wake()
 
     def pause_if_behind(self) -> None:
         """After the reader's turn: pause reading if it left the inbox above its high marks."""
@@ -250,8 +254,22 @@ class _Bounded(Connection):
         budget = self.inflate_budget
         if budget is not None:
             budget.used = self.inbox.bytes
+        inbox = self.inbox
+        protocol = self.protocol
+        if not inbox.diverted and at_frame_start(protocol):
+            # Whole final binary frames are split here; websockets gets the rest (see _framesplit.py).
+            transport = self.transport
+            limit = protocol.max_message_size
+            if protocol.max_fragment_size is not None:
+                limit = protocol.max_fragment_size if limit is None else min(limit, protocol.max_fragment_size)
+            used = split_binary(data, protocol.side is SERVER, limit, lambda message: inbox.put(message, transport))
+            if used == len(data):
+                inbox.check_writes(transport)
+                return
+            if used:
+                data = data[used:]
         super().data_received(data)
-        self.inbox.check_writes(self.transport)
+        inbox.check_writes(self.transport)
 
     def resume_writing(self) -> None:
         super().resume_writing()
