@@ -89,6 +89,8 @@ from .topics import is_pattern, pattern_matches, validate_group, validate_patter
 __all__ = ["Client"]
 
 R = TypeVar("R", bound=ProtoMessage)
+R2 = TypeVar("R2", bound=ProtoMessage)
+R3 = TypeVar("R3", bound=ProtoMessage)
 ReconnectFn = TypeVar("ReconnectFn", bound=Callable[[int, float, BaseException | None], object])
 RecoveryFn = TypeVar("RecoveryFn", bound=Callable[[str, int, "RecoveryError | None"], object])
 P = TypeVar("P", bound=ProtoMessage)
@@ -807,6 +809,24 @@ class Client(PeerBase[ClientConfig]):
         msg: Message[ProtoMessage] | ProtoMessage,
         *,
         timeout: float | None = None,
+        expect: tuple[type[R], type[R2]],
+    ) -> Message[R | R2]: ...
+
+    @overload
+    async def send_sync(
+        self,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
+        expect: tuple[type[R], type[R2], type[R3]],
+    ) -> Message[R | R2 | R3]: ...
+
+    @overload
+    async def send_sync(
+        self,
+        msg: Message[ProtoMessage] | ProtoMessage,
+        *,
+        timeout: float | None = None,
         expect: tuple[type[ProtoMessage], ...],
     ) -> Message[ProtoMessage]: ...
 
@@ -821,7 +841,8 @@ class Client(PeerBase[ClientConfig]):
 
         The reply may be of any registered kind. With `expect` (a class or a
         tuple of classes) only those kinds are accepted, they need no
-        registration, and a single class types the result. Raises
+        registration, and a class or a tuple of two or three types the
+        result (as their union). Raises
         :class:`SyncTimeoutError` after `timeout` seconds,
         :class:`ConnectionLostError` at once if the connection ends first,
         :class:`RemoteHandlerError` if the server's handler raised and

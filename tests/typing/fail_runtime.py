@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
+from generated.goomerang.example.messages_pb2 import MessageV1, PingPong, ReplyV1
 from goomerang_runtime import Client, Message, Sender, Server
 
 
@@ -17,3 +17,5 @@ async def misuse() -> None:
     reply = await client.send_sync(MessageV1(), expect=ReplyV1)
     print(reply.payload.reason)  # E: attr-defined  # P: reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownArgumentType
     await client.send("not a message")  # E: arg-type  # P: reportArgumentType
+    either = await client.send_sync(MessageV1(), expect=(ReplyV1, PingPong))
+    print(either.payload.sequence)  # E: union-attr  # P: reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownArgumentType

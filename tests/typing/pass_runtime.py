@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import assert_type
 
-from generated.goomerang.example.messages_pb2 import MessageV1, ReplyV1
+from generated.goomerang.example.messages_pb2 import MessageV1, PingPong, ReplyV1
 from goomerang_runtime import Client, Handler, Message, ProtoMessage, Sender, Server, Status
 
 
@@ -41,6 +41,12 @@ async def use() -> None:
     assert_type(reply.payload.message, str)
     anything = await client.send_sync(MessageV1())
     assert_type(anything, Message[ProtoMessage])
+    either = await client.send_sync(MessageV1(), expect=(ReplyV1, MessageV1))
+    assert_type(either, Message[ReplyV1 | MessageV1])
+    if isinstance(either.payload, ReplyV1):
+        assert_type(either.payload.message, str)
+    three = await client.send_sync(MessageV1(), expect=(ReplyV1, MessageV1, PingPong))
+    assert_type(three, Message[ReplyV1 | MessageV1 | PingPong])
     assert_type(client.status, Status)
     wider: Message[ProtoMessage] = Message(MessageV1())  # Message is covariant
     await client.send(wider)
