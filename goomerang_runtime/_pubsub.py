@@ -16,7 +16,10 @@ With a history (``history_size``), every publication delivered here, local
 or from another replica, takes the next offset of its topic; clients that
 agreed on ``recovery`` get its position in a header, and a reconnecting one
 that names the last position it saw gets what followed, replayed before any
-live delivery (see :meth:`PubSub.subscribe`).
+live delivery (see :meth:`PubSub.subscribe`). With a broker that keeps the
+history (``RedisBroker(history=True)``) the broker numbers publications
+instead, and every one, local ones included, is delivered as the broker
+brings it back, in its order (:mod:`._shared_history`).
 
 Queue groups (an extension between our peers): each publication goes to one
 member of each group whose patterns match its topic, besides every plain
@@ -53,8 +56,9 @@ from ._envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
 from ._groups import GroupTable
 from ._history import History, format_position, parse_position
 from ._sequence import Gaps, Numbering
+from ._shared_history import SharedHistory
 from .brokers.base import Broker, lost_hand_back
-from .errors import BrokerError, EnvelopeDecodeError, GroupError
+from .errors import BrokerError, ConfigError, EnvelopeDecodeError, GroupError
 from .topics import TopicIndex, is_pattern, pattern_matches
 
 __all__ = ["PubSub"]
@@ -133,8 +137,16 @@ class PubSub:
         # A broker may bring one publication once per matching subscription (Redis does).
         self._recent = _Recent()
         self._subscribing: dict[str, asyncio.Task[None]] = {}
+        self._shared: SharedHistory | None = None
+        """The history kept in the broker, when it keeps one (then `history` is None)."""
+        if broker is not None and broker.keeps_history and history is None:
+            raise ConfigError("server", {"history_size": f"the broker {broker.name} keeps a history: set its size"})
+        if broker is not None and broker.keeps_history and history is not None:
+            broker.configure_history(history.size, history.ttl)
+            self._shared = SharedHistory(broker, history.size, history.ttl, self._index.match, _deliver, report)
+            history = None
         self.history = history
-        """Recent publications per topic, for reconnecting clients; None keeps none."""
+        """Recent publications per topic kept by this server, for reconnecting clients; None keeps none."""
         self._linger = linger
         self._lingering: dict[str, asyncio.TimerHandle] = {}
         """Broker subscriptions kept a while after their last local subscriber left (with a history)."""
@@ -152,6 +164,8 @@ class PubSub:
         for handle in self._lingering.values():
             handle.cancel()
         self._lingering.clear()
+        if self._shared is not None:
+            self._shared.close()
         if self._broker is not None:
             await self._broker.close()
 
@@ -165,6 +179,17 @@ class PubSub:
         the client gets it in order, once, then a frame that says what could
         not be recovered.
         """
+        if self._shared is not None and not is_pattern(pattern):
+            if pattern in conn.topics:
+                return
+            conn.topics.add(pattern)
+
+            def add() -> None:  # once the replay is queued; not if the connection left meanwhile
+                if pattern in conn.topics:
+                    self._index.add(pattern, conn, literal=not conn.wildcards)
+
+            await self._shared.join(conn, pattern, since, add)
+            return
         if pattern not in conn.topics:
             conn.topics.add(pattern)
             # A broker subscription is a pattern: a superset of a literal one, matched here again.
@@ -200,9 +225,9 @@ class PubSub:
             return
         report[RECOVERED_HEADER] = "0"
         position = parse_position(since)
-        if history is None:
+        if history is None and self._shared is None:
             report[MISSED_HEADER], report[REASON_HEADER] = "?", "the server keeps no history"
-        elif wildcard:
+        elif wildcard or history is None:
             report[MISSED_HEADER], report[REASON_HEADER] = "?", "wildcard subscriptions are not recovered"
         elif position is None:
             report[MISSED_HEADER], report[REASON_HEADER] = "?", f"{since[:64]!r} is not a position"
@@ -241,14 +266,22 @@ class PubSub:
         if pattern not in conn.topics:
             return
         conn.topics.discard(pattern)
-        if self._index.remove(pattern, conn, literal=not conn.wildcards) and self._broker is not None:
+        last = self._index.remove(pattern, conn, literal=not conn.wildcards)
+        if self._shared is not None and not is_pattern(pattern):
+            self._shared.leave(pattern)
+        elif last and self._broker is not None:
             self._broker_unsubscribe(pattern)
 
     def leave(self, conn: ServerConnection) -> None:
         """A closed connection leaves all its topics and queue groups."""
+        shared = self._shared
         for pattern in self._index.remove_all(conn.topics, conn, literal=not conn.wildcards):
-            if self._broker is not None:
+            if self._broker is not None and (shared is None or is_pattern(pattern)):
                 self._broker_unsubscribe(pattern)
+        if shared is not None:
+            for pattern in conn.topics:
+                if not is_pattern(pattern):
+                    shared.leave(pattern)
         conn.topics.clear()
         literal = not conn.wildcards
         for group, pattern in self._groups.leave_all(conn, literal=literal):
@@ -379,9 +412,11 @@ class PubSub:
         """Deliver plain `frame` to local subscribers of `topic`, then hand it to the broker.
 
         Without a broker, one member of each matching queue group gets it
-        here; with one, the broker chooses.
+        here; with one, the broker chooses. With a history in the broker,
+        local subscribers get it as the broker brings it back, numbered.
         """
-        _deliver(self._index.match(topic), topic, frame, self._record(topic, frame))
+        if self._shared is None:
+            _deliver(self._index.match(topic), topic, frame, self._record(topic, frame))
         if self._broker is not None:
             self._broker.publish(topic, encode_envelope(self.replica, self._numbers.next(topic), topic, frame))
         elif self._groups:
@@ -424,6 +459,29 @@ class PubSub:
         if envelope is not None and not envelope.is_broadcast:
             topic = envelope.topic
             _deliver(self._index.match(topic), topic, envelope.frame, self._record(topic, envelope.frame))
+
+    def deliver_positioned(self, epoch: str, offset: int, data: bytes) -> None:
+        """A publication the broker's history numbered (every replica's, this one's too), in its order."""
+        try:
+            envelope = decode_envelope(data)
+        except EnvelopeError as exc:
+            name = self._broker.name if self._broker is not None else "broker"
+            self._report(EnvelopeDecodeError(name, len(data), str(exc)))
+            return
+        topic = envelope.topic
+        if envelope.is_broadcast:
+            return
+        shared = self._shared
+        if shared is not None and shared.take(topic, epoch, offset, envelope.frame):
+            return
+        # Reached through wildcard subscriptions only (not recovered): in the broker's order, each copy once.
+        if self._recent.first_time((envelope.origin, topic, envelope.seq)):
+            _deliver(self._index.match(topic), topic, envelope.frame, format_position(epoch, offset))
+
+    def broker_resumed(self) -> None:
+        """The broker is back: catch up on what its history numbered meanwhile."""
+        if self._shared is not None:
+            self._shared.resumed()
 
     def deliver_group(self, group: str, member: str, data: bytes) -> None:
         """A publication the broker chose this replica for, for one member of `group` (`member`, if named)."""

@@ -45,6 +45,8 @@ __all__ = [
     "redis_group_counters",
     "redis_group_literal",
     "redis_group_wildcards",
+    "redis_history_meta",
+    "redis_history_stream",
     "redis_inbox",
     "validate_nats_prefix",
 ]
@@ -158,3 +160,13 @@ def redis_group_wildcards(prefix: str) -> bytes:
 def redis_group_counters(prefix: str) -> bytes:
     """The hash of each group's turn counter."""
     return f"{prefix}:q:n".encode()
+
+
+def redis_history_meta(prefix: str, topic: str) -> bytes:
+    """The hash of a topic's shared history: its epoch (``e``) and last offset (``n``)."""
+    return f"{prefix}:h:m:{topic}".encode()
+
+
+def redis_history_stream(prefix: str, topic: str) -> bytes:
+    """The stream holding a topic's last publications, under the ids ``<offset>-0``."""
+    return f"{prefix}:h:s:{topic}".encode()

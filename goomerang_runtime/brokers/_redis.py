@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import secrets
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -18,9 +19,11 @@ from ._names import (
     redis_group_counters,
     redis_group_literal,
     redis_group_wildcards,
+    redis_history_meta,
+    redis_history_stream,
     redis_inbox,
 )
-from ._redis_groups import ROUTE_SCRIPT, literal_field, wildcard_field, wildcards_may_match
+from ._redis_groups import READ_SCRIPT, ROUTE_SCRIPT, literal_field, wildcard_field, wildcards_may_match
 from ._remote import (
     DEFAULT_BROKER_BUFFER,
     DEFAULT_BROKER_TIMEOUT,
@@ -31,7 +34,7 @@ from ._remote import (
     Outgoing,
     RemoteBroker,
 )
-from .base import lost_hand_back
+from .base import BrokerReceiver, StoredHistory, lost_hand_back
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -59,6 +62,13 @@ class RedisBroker(RemoteBroker):
     script that also picks, per queue group, the replica whose turn it is
     (weighted by its members) and sends it there on ``{prefix}:r:<replica>``;
     see :mod:`goomerang_runtime.brokers._redis_groups`.
+
+    ``history=True`` keeps the servers' history (``Server(history_size=...,
+    history_ttl=...)``) in Redis, one stream per topic, numbered by that
+    script: a client that reconnects to any replica catches up with exact
+    positions, and what left the history (its bound, its ttl, a wiped
+    Redis) is reported. Every publication then reaches its own replica's
+    clients through Redis too, in the order Redis numbered it.
     """
 
     groups: ClassVar[bool] = True
@@ -73,6 +83,7 @@ class RedisBroker(RemoteBroker):
         timeout: float = DEFAULT_BROKER_TIMEOUT,
         reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
         reconnect_max_delay: float = DEFAULT_RECONNECT_MAX_DELAY,
+        history: bool = False,
     ) -> None:
         owner = "RedisBroker"
         if importlib.util.find_spec("redis") is None:
@@ -100,6 +111,31 @@ class RedisBroker(RemoteBroker):
         """The routing script's SHA1, loaded on each connection."""
         self._written: set[tuple[bytes, str]] = set()
         """Registry entries (key, field) this replica wrote: removed on a new connection, then made afresh."""
+        self.keeps_history = history
+        self._keep = b"0"
+        self._ttl_ms = b"0"
+        self._reader_script = ""
+
+    def configure_history(self, size: int, ttl: float | None) -> None:
+        if not self.keeps_history:
+            super().configure_history(size, ttl)
+        self._keep = str(size).encode()
+        self._ttl_ms = str(max(1, round(ttl * 1000)) if ttl is not None else 0).encode()
+
+    async def history_since(self, topic: str, after: int | None) -> StoredHistory:
+        client = self._client
+        if client is None or not self._up:
+            raise BrokerError(self.name, "not connected: the history cannot be read")
+        prefix = self._config.prefix
+        keys = (redis_history_meta(prefix, topic), redis_history_stream(prefix, topic))
+        start = b"" if after is None else f"{after + 1}-0".encode()
+        async with asyncio.timeout(self._config.timeout):
+            reply: list[Any] = await client.evalsha(
+                self._reader_script, 2, *keys, secrets.token_hex(4), start, self._ttl_ms
+            )
+        epoch, last, held = reply
+        frames = [(int(held[i]), held[i + 1]) for i in range(0, len(held), 2)]
+        return StoredHistory(epoch.decode(), int(last), frames)
 
     async def _open(self, generation: int) -> None:
         from redis.asyncio import Redis
@@ -115,6 +151,8 @@ class RedisBroker(RemoteBroker):
         self._client = client
         await client.ping()
         self._script = await client.script_load(ROUTE_SCRIPT)
+        if self.keeps_history:
+            self._reader_script = await client.script_load(READ_SCRIPT)
         if self._written:  # members that left while the connection was down must not stay counted
             cleanup = client.pipeline(transaction=False)
             for key, field in self._written:
@@ -155,10 +193,10 @@ class RedisBroker(RemoteBroker):
                         group, _, data = response[2].partition(b"\n")
                         receiver.deliver_group(group.decode(), "", data)
                     else:
-                        receiver.deliver_publication(response[2])
+                        self._publication(receiver, response[2])
                 elif kind == b"pmessage":
                     # One copy per matching subscription; the receiver keeps the first.
-                    receiver.deliver_publication(response[3])
+                    self._publication(receiver, response[3])
                 else:  # confirmations, through redis-py, which keeps its books of subscriptions
                     msg: dict[str, Any] | None = await pubsub.handle_message(response)  # type: ignore[no-untyped-call]
                     if msg is not None and msg["type"] in _CONFIRMATIONS:
@@ -169,6 +207,17 @@ class RedisBroker(RemoteBroker):
             raise
         except Exception as exc:
             self._connection_lost(generation, exc)
+
+    def _publication(self, receiver: BrokerReceiver, data: bytes) -> None:
+        if data[:1] == b"\0":  # an envelope (its header's first byte): no history
+            receiver.deliver_publication(data)
+            return
+        position, _, envelope = data.partition(b"\n")  # numbered by the shared history
+        epoch, _, offset = position.rpartition(b":")
+        if not epoch or not offset.isdigit():
+            self._report(BrokerError(self.name, f"a publication with a malformed position {position[:64]!r}", 1))
+            return
+        receiver.deliver_positioned(epoch.decode(), int(offset), envelope)
 
     async def _apply(self, add: Sequence[str], remove: Sequence[str]) -> None:
         pubsub = self._pubsub
@@ -236,27 +285,35 @@ class RedisBroker(RemoteBroker):
         wildcards, counters = redis_group_wildcards(prefix), redis_group_counters(prefix)
         inbox = redis_inbox(prefix, "")
         script = self._script
+        keep, ttl = self._keep, self._ttl_ms
+        epoch = secrets.token_hex(4).encode()  # the start of a topic's epoch, should this batch make one
         pipe = client.pipeline(transaction=False)
         hand_backs: dict[int, HandBack] = {}
         for index, item in enumerate(batch):
             if isinstance(item, HandBack):
                 topic = item.topic
-                keys = (redis_group_literal(prefix, topic), wildcards, counters)
+                keys = (redis_group_literal(prefix, topic), wildcards, counters, *self._history_keys(topic))
                 may = b"1" if wildcards_may_match(topic) else b"0"
-                pipe.evalsha(script, 3, *keys, topic, item.data, may, inbox, b"", item.group, *item.declined)
+                group, declined = item.group, item.declined
+                pipe.evalsha(script, 5, *keys, topic, item.data, may, inbox, b"", group, b"0", b"0", b"", *declined)
                 hand_backs[index] = item
                 continue
             topic, data = item
             if not topic:
                 pipe.publish(self._broadcast_channel, data)
                 continue
-            keys = (redis_group_literal(prefix, topic), wildcards, counters)
+            keys = (redis_group_literal(prefix, topic), wildcards, counters, *self._history_keys(topic))
             may = b"1" if wildcards_may_match(topic) else b"0"
-            pipe.evalsha(script, 3, *keys, topic, data, may, inbox, redis_channel(prefix, topic), b"")
+            channel = redis_channel(prefix, topic)
+            pipe.evalsha(script, 5, *keys, topic, data, may, inbox, channel, b"", keep, ttl, epoch)
         results: list[Any] = await pipe.execute()
         for index, item in hand_backs.items():
             if not results[index]:  # no other replica has a member of the group left
                 self._report(lost_hand_back(self.name, item.group, item.topic, len(item.declined)))
+
+    def _history_keys(self, topic: str) -> tuple[bytes, bytes]:
+        prefix = self._config.prefix
+        return redis_history_meta(prefix, topic), redis_history_stream(prefix, topic)
 
     async def _shut(self) -> None:
         reader, self._reader = self._reader, None

@@ -15,6 +15,17 @@ The registry: ``{prefix}:q:l:<topic>`` (literal patterns) holds the field
 ``{prefix}:q:n`` holds each group's counter. Group names and replica ids
 hold no newline; a pattern comes last, so it may.
 
+With a shared history (``RedisBroker(history=True)``) the same script
+also numbers the publication: ``{prefix}:h:m:<topic>`` holds the topic's
+epoch (``e``, made once from a random value and Redis' clock, so a wiped
+Redis starts a new one) and its last offset (``n``, ``HINCRBY``); the
+envelope goes to the stream ``{prefix}:h:s:<topic>`` under the id
+``<offset>-0`` (``XADD MAXLEN``, exact), with the time it was added when
+there is a ttl (and the stream expires when idle that long); the topic's
+channel gets ``<epoch>:<offset>\\n<envelope>``. Group deliveries carry no
+position. :data:`READ_SCRIPT` reads a topic's position and what followed
+an offset in one atomic step.
+
 Redis runs one script at a time, so members registered before a
 publication's script runs are seen by it, and none after: a subscription
 confirmed by Redis is in effect for every later publication. This needs one
@@ -27,16 +38,36 @@ from typing import Final
 
 from ..topics import is_pattern
 
-__all__ = ["ROUTE_SCRIPT", "literal_field", "wildcard_field", "wildcards_may_match"]
+__all__ = ["READ_SCRIPT", "ROUTE_SCRIPT", "literal_field", "wildcard_field", "wildcards_may_match"]
 
 ROUTE_SCRIPT: Final = """
 local topic, data, wild_ok, inbox = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4]
 local channel, only = ARGV[5], ARGV[6]
-if channel ~= '' then
+local keep, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
+local position = nil
+if channel ~= '' and keep > 0 then
+  -- The shared history: the topic's next offset, in its epoch, and the envelope in its stream.
+  if redis.call('HEXISTS', KEYS[4], 'e') == 0 then
+    local now = redis.call('TIME')
+    redis.call('HSET', KEYS[4], 'e', ARGV[9] .. now[1] .. now[2])
+    redis.call('DEL', KEYS[5])
+  end
+  local epoch = redis.call('HGET', KEYS[4], 'e')
+  local offset = redis.call('HINCRBY', KEYS[4], 'n', 1)
+  local born = '0'
+  if ttl > 0 then
+    local now = redis.call('TIME')
+    born = tostring(now[1] * 1000 + math.floor(now[2] / 1000))
+  end
+  redis.call('XADD', KEYS[5], 'MAXLEN', keep, offset .. '-0', 'd', data, 't', born)
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
+  position = epoch .. ':' .. offset
+  redis.call('PUBLISH', channel, position .. '\\n' .. data)
+elseif channel ~= '' then
   redis.call('PUBLISH', channel, data)
 end
 local declined = {}
-for i = 7, #ARGV do declined[ARGV[i]] = true end
+for i = 10, #ARGV do declined[ARGV[i]] = true end
 
 local function split(text)
   local tokens, start = {}, 1
@@ -129,9 +160,40 @@ for _, group in ipairs(names) do
 end
 return routed
 """
-"""KEYS: literal hash of the topic, wildcard hash, counters. ARGV: topic, envelope, '1' when wildcard
-patterns may match, inbox channel prefix, the topic's channel ('' for a hand-back), the only group
-('' for all), then the replicas that declined."""
+"""KEYS: literal hash of the topic, wildcard hash, counters, the topic's history hash and stream.
+ARGV: topic, envelope, '1' when wildcard patterns may match, inbox channel prefix, the topic's channel
+('' for a hand-back), the only group ('' for all), history size ('0': none), history ttl in ms ('0':
+none), a random start of a new epoch, then the replicas that declined."""
+
+READ_SCRIPT: Final = """
+local created = redis.call('HSETNX', KEYS[1], 'e', ARGV[1] .. table.concat(redis.call('TIME')))
+if created == 1 then redis.call('DEL', KEYS[2]) end
+local meta = redis.call('HMGET', KEYS[1], 'e', 'n')
+local held = {}
+if ARGV[2] ~= '' then
+  local entries = redis.call('XRANGE', KEYS[2], ARGV[2], '+')
+  local ttl, oldest = tonumber(ARGV[3]), 0
+  if ttl > 0 then
+    local now = redis.call('TIME')
+    oldest = now[1] * 1000 + math.floor(now[2] / 1000) - ttl
+  end
+  for _, entry in ipairs(entries) do
+    local fields, data, born = entry[2], nil, 0
+    for i = 1, #fields, 2 do
+      if fields[i] == 'd' then data = fields[i + 1] elseif fields[i] == 't' then born = tonumber(fields[i + 1]) end
+    end
+    if born >= oldest or #held > 0 then
+      local dash = string.find(entry[1], '-', 1, true)
+      held[#held + 1] = string.sub(entry[1], 1, dash - 1)
+      held[#held + 1] = data
+    end
+  end
+end
+return {meta[1], meta[2] or '0', held}
+"""
+"""What a topic's history holds. KEYS: its hash, its stream. ARGV: a random start of a new epoch, the
+first stream id to read ('': none, only the position), the ttl in ms ('0': none). Returns the epoch,
+the last offset, then offset, envelope, ... of what is held, expired ones left out."""
 
 
 def literal_field(group: str, replica: str) -> str:

@@ -255,6 +255,8 @@ class RemoteBroker(Broker):
                 self._report(BrokerError(self.name, "reconnected after dropping publications", dropped))
             self._set_state(BrokerState.CONNECTED)
             self._wake.set()
+            if self.keeps_history and self._receiver is not None:
+                self._receiver.broker_resumed()  # what the history got meanwhile is caught up on
             if not first.done():
                 first.set_result(None)
             error = await self._lost

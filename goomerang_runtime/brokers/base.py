@@ -13,6 +13,13 @@ and the broker brings each publication to one replica per group
 (:meth:`BrokerReceiver.deliver_group`), choosing among all the replicas'
 members. A replica that has no member able to take it hands it back
 (:meth:`Broker.hand_back`) for another replica.
+
+A shared history (optional, :attr:`Broker.keeps_history`): the broker keeps
+the last publications of each topic and numbers them itself, at publish
+time, so a position means the same on every replica. It then brings each
+publication to every replica, the publisher's own included, with its
+position (:meth:`BrokerReceiver.deliver_positioned`), and answers
+:meth:`Broker.history_since` with what it still holds.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ import enum
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import ClassVar, Protocol, TypeVar
 
 from ..errors import BrokerError, GroupError
 from ..hooks import Hook
 
-__all__ = ["Broker", "BrokerReceiver", "BrokerState"]
+__all__ = ["Broker", "BrokerReceiver", "BrokerState", "StoredHistory"]
 
 _log = logging.getLogger("goomerang")
 StateFn = TypeVar("StateFn", bound=Callable[["BrokerState"], object])
@@ -37,6 +45,27 @@ def lost_hand_back(broker: str, group: str, topic: str, declined: int) -> Broker
     why = f"a publication on {topic!r} found no member of queue group {group!r} to take it"
     why += f" ({declined} replicas declined)"
     return BrokerError(broker, why, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHistory:
+    """What a broker's history holds of one topic after some offset, read at one instant.
+
+    `epoch` names the history (a new one after the broker lost it: wiped,
+    restarted without persistence); `last` is the offset of the newest
+    publication ever numbered in that epoch (0: none); `frames` are the
+    ``(offset, envelope)`` pairs still held after the asked offset, oldest
+    first, none expired. Only the oldest can be gone: what lies between the
+    asked offset and the first frame (or `last`, when there is none) is lost.
+    """
+
+    epoch: str
+    last: int
+    frames: list[tuple[int, bytes]]
+
+    def first_held(self, after: int) -> int:
+        """The first offset after `after` that is held (``last + 1`` when none is)."""
+        return self.frames[0][0] if self.frames else max(after, self.last) + 1
 
 
 class BrokerState(enum.IntEnum):
@@ -79,6 +108,14 @@ class BrokerReceiver(Protocol):
         """Report an error (the server passes it to its error hooks)."""
         ...
 
+    def deliver_positioned(self, epoch: str, offset: int, data: bytes) -> None:
+        """An envelope the broker's history numbered `offset` of its topic, in `epoch` (every replica's own too)."""
+        ...
+
+    def broker_resumed(self) -> None:
+        """The broker is reachable again, with every subscription in effect: what it holds may be newer."""
+        ...
+
 
 class Broker(ABC):
     """Carries envelopes between the replicas of one deployment.
@@ -101,6 +138,9 @@ class Broker(ABC):
 
     groups: ClassVar[bool] = False
     """Whether this broker carries queue groups between replicas."""
+
+    keeps_history: bool = False
+    """Whether this broker keeps the topics' history (shared by the replicas); set by the broker's options."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -187,6 +227,22 @@ class Broker(ABC):
         a broker that can avoid them does.
         """
         raise GroupError(group, f"the broker {self.name} has no queue groups")
+
+    def configure_history(self, size: int, ttl: float | None) -> None:
+        """Keep the last `size` publications of each topic, each `ttl` seconds at most (None: no expiry).
+
+        The server calls it once, before :meth:`start`, when
+        :attr:`keeps_history` is set.
+        """
+        raise NotImplementedError(f"the broker {self.name} keeps no history")
+
+    async def history_since(self, topic: str, after: int | None) -> StoredHistory:
+        """What the history holds of `topic` after offset `after` (None: only where it stands).
+
+        Makes the topic's epoch if it has none yet. Raises
+        :class:`~goomerang_runtime.BrokerError` while the broker is unreachable.
+        """
+        raise NotImplementedError(f"the broker {self.name} keeps no history")
 
     @abstractmethod
     async def close(self) -> None:

@@ -1,0 +1,267 @@
+"""A history kept in the broker (Redis Streams): a client that reconnects to ANY replica catches up.
+
+Real redis-server on loopback; replicas A and B (and C) in this process, each
+with its own broker connection; clients reach them through a TCP balancer
+(:mod:`tests.balancer`), so a client cut on one replica comes back on
+another. Each test counts what was sent, received and reported
+(``sent == received + reported``) and prints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from generated.goomerang.example.messages_pb2 import MessageV1
+from goomerang_runtime import Client, ConfigError, RecoveryError, Server
+
+from .balancer import Balancer
+from .brokers import BrokerServer, start_broker
+from .helpers import WAIT, wait_until
+from .replica import make_broker
+from .test_recovery import FAST, Feed, check
+
+KINDS = ("redis",)
+
+
+@pytest.fixture(params=KINDS)
+def history_broker(request: pytest.FixtureRequest) -> Iterator[BrokerServer]:
+    """A broker server that keeps the history, for the test; killed after it."""
+    server = start_broker(request.param)
+    yield server
+    server.kill()
+
+
+def replica(broker: BrokerServer, size: int, ttl: float | None = None) -> Server:
+    server = Server(
+        broker=make_broker(broker.kind, broker.url, history=True), history_size=size, history_ttl=ttl
+    )
+    server.register_message(MessageV1)
+    return server
+
+
+@asynccontextmanager
+async def balanced(target: Server) -> AsyncIterator[Balancer]:
+    balancer = Balancer(target.addr)
+    await balancer.start()
+    try:
+        yield balancer
+    finally:
+        await balancer.close()
+
+
+class Publisher:
+    """Publishes numbered MessageV1 on one replica, counting them."""
+
+    def __init__(self, server: Server, topic: str = "feed") -> None:
+        self.server = server
+        self.topic = topic
+        self.sent = 0
+
+    async def publish(self, count: int, pace: bool = True) -> None:
+        for _ in range(count):
+            await self.server.publish(self.topic, MessageV1(message=str(self.sent)))
+            self.sent += 1
+            if pace:
+                await asyncio.sleep(0)  # a stream, not a burst
+
+
+async def test_a_client_cut_on_one_replica_catches_up_on_another(history_broker: BrokerServer) -> None:
+    """A streams; B's client is cut and comes back on A (which never had the topic): every one, once, in order."""
+    a, b = replica(history_broker, 10_000), replica(history_broker, 10_000)
+    async with a, b, balanced(b) as balancer:
+        feed = Feed(Client(server=balancer.addr, reconnect=FAST))
+        await feed.start(b, "feed")
+        pub = Publisher(a)
+        recovered = asyncio.Event()
+        feed.client.on_recovery(lambda topic, replayed, error: recovered.set())
+
+        async def stream() -> None:
+            await pub.publish(300)
+            async with asyncio.timeout(WAIT):  # the stream goes on while the client is away
+                while not recovered.is_set():
+                    await pub.publish(10)
+            await pub.publish(300)
+
+        streaming = asyncio.create_task(stream())
+        await wait_until(lambda: len(feed.received) >= 100, feed.changed)
+        balancer.point(a.addr)
+        feed.cut()
+        before = len(feed.received)
+        await asyncio.wait_for(streaming, WAIT)
+        await wait_until(lambda: len(feed.received) + feed.reported >= pub.sent, feed.changed)
+        check(pub.sent, feed)
+        assert feed.reported == 0
+        assert feed.received == list(range(pub.sent))
+        ((topic, replayed, error),) = feed.recoveries
+        assert (topic, error) == ("feed", None)
+        print(
+            f"\nshared history ({history_broker.kind}), B -> A: sent={pub.sent} received={len(feed.received)} "
+            f"(before the cut {before}, replayed {replayed}) reported=0"
+        )
+        await feed.client.close()
+
+
+async def test_a_client_comes_back_on_a_third_replica_that_is_behind(history_broker: BrokerServer) -> None:
+    """Back on C, which already follows the topic: C's own deliveries and the broker's make one sequence."""
+    a, b, c = (replica(history_broker, 10_000) for _ in range(3))
+    async with a, b, c, balanced(b) as balancer:
+        feed = Feed(Client(server=balancer.addr, reconnect=FAST))
+        await feed.start(b, "feed")
+        watcher = Feed(Client(server=c.addr, reconnect=FAST))  # C has the topic, its own recent frames
+        await watcher.start(c, "feed")
+        pub = Publisher(a)
+        recovered = asyncio.Event()
+        feed.client.on_recovery(lambda topic, replayed, error: recovered.set())
+
+        async def stream() -> None:
+            await pub.publish(300)
+            async with asyncio.timeout(WAIT):
+                while not recovered.is_set():
+                    await pub.publish(10)
+            await pub.publish(300)
+
+        streaming = asyncio.create_task(stream())
+        await wait_until(lambda: len(feed.received) >= 100, feed.changed)
+        balancer.point(c.addr)
+        feed.cut()
+        await asyncio.wait_for(streaming, WAIT)
+        for one in (feed, watcher):
+            await wait_until(lambda one=one: len(one.received) + one.reported >= pub.sent, one.changed)
+            check(pub.sent, one)
+            assert one.reported == 0
+            assert one.received == list(range(pub.sent))
+        ((_, replayed, error),) = feed.recoveries
+        assert error is None
+        print(
+            f"\nshared history ({history_broker.kind}), B -> C: sent={pub.sent} received={len(feed.received)} "
+            f"replayed={replayed} reported=0; C's own client received={len(watcher.received)}"
+        )
+        for one in (feed, watcher):
+            await one.client.close()
+
+
+async def away(feed: Feed, balancer: Balancer, target: Server) -> None:
+    """Cut `feed`'s client and keep it away (its reconnection waits at the balancer), pointed at `target`."""
+    balancer.hold()
+    balancer.point(target.addr)
+    accepted = balancer.accepted
+    feed.cut()
+    await wait_until(lambda: balancer.accepted > accepted, balancer.arrived)
+
+
+async def test_a_gap_beyond_the_history_is_reported_exactly(history_broker: BrokerServer) -> None:
+    """History of 50 in the broker, a gap of 200: 50 come back on the other replica, 101..250 are reported."""
+    a, b = replica(history_broker, 50), replica(history_broker, 50)
+    async with a, b, balanced(b) as balancer:
+        feed = Feed(Client(server=balancer.addr, reconnect=FAST))
+        await feed.start(b, "feed")
+        watcher = Feed(Client(server=a.addr, reconnect=FAST))  # tells when A delivered the gap
+        await watcher.start(a, "feed")
+        pub = Publisher(a)
+        await pub.publish(100)
+        await wait_until(lambda: len(feed.received) == 100, feed.changed)
+        await away(feed, balancer, a)
+        await pub.publish(200)
+        await wait_until(lambda: len(watcher.received) == 300, watcher.changed)
+        balancer.release()
+        await wait_until(lambda: bool(feed.recoveries), feed.changed)
+        await pub.publish(100)
+        await wait_until(lambda: len(feed.received) + feed.reported >= pub.sent, feed.changed)
+        check(pub.sent, feed)
+        (err,) = feed.errors.of(RecoveryError)
+        assert (err.topic, err.missed_from, err.missed_to, err.missed) == ("feed", 101, 250, 150)
+        assert feed.received == [*range(100), *range(250, 400)]
+        assert feed.recoveries == [("feed", 50, err)]
+        print(
+            f"\nshared history ({history_broker.kind}) beyond the bound: sent={pub.sent} "
+            f"received={len(feed.received)} reported={feed.reported} (offsets {err.missed_from}..{err.missed_to})"
+        )
+        for one in (feed, watcher):
+            await one.client.close()
+
+
+async def test_an_expired_history_is_reported(history_broker: BrokerServer) -> None:
+    """history_ttl: what was published while the client was away and has expired since is reported."""
+    ttl = 0.3
+    a, b = replica(history_broker, 1000, ttl), replica(history_broker, 1000, ttl)
+    async with a, b, balanced(b) as balancer:
+        feed = Feed(Client(server=balancer.addr, reconnect=FAST))
+        await feed.start(b, "feed")
+        watcher = Feed(Client(server=a.addr, reconnect=FAST))
+        await watcher.start(a, "feed")
+        pub = Publisher(a)
+        await pub.publish(50)
+        await wait_until(lambda: len(feed.received) == 50, feed.changed)
+        await away(feed, balancer, a)
+        await pub.publish(50)
+        await wait_until(lambda: len(watcher.received) == 100, watcher.changed)
+        published = time.monotonic()
+        await asyncio.sleep(2 * ttl)  # not a wait for an event: the ttl has to pass
+        assert time.monotonic() - published >= ttl
+        balancer.release()
+        await wait_until(lambda: bool(feed.recoveries), feed.changed)
+        await pub.publish(10)
+        await wait_until(lambda: len(feed.received) + feed.reported >= pub.sent, feed.changed)
+        check(pub.sent, feed)
+        (err,) = feed.errors.of(RecoveryError)
+        assert (err.missed_from, err.missed_to) == (51, 100)
+        assert feed.received == [*range(50), *range(100, 110)]
+        print(
+            f"\nshared history ({history_broker.kind}) expired (ttl {ttl}s): sent={pub.sent} "
+            f"received={len(feed.received)} reported={feed.reported}"
+        )
+        for one in (feed, watcher):
+            await one.client.close()
+
+
+async def test_a_restarted_broker_is_reported_as_an_unknown_loss(history_broker: BrokerServer) -> None:
+    """The broker restarts empty: its history has a new epoch; every client is told, none is replayed wrong."""
+    a, b = replica(history_broker, 1000), replica(history_broker, 1000)
+    async with a, b, balanced(b) as balancer:
+        feed = Feed(Client(server=balancer.addr, reconnect=FAST))
+        await feed.start(b, "feed")
+        watcher = Feed(Client(server=a.addr, reconnect=FAST))  # stays connected to A through the restart
+        await watcher.start(a, "feed")
+        pub = Publisher(a)
+        await pub.publish(10)
+        await wait_until(lambda: len(feed.received) == 10 and len(watcher.received) == 10, feed.changed)
+        await away(feed, balancer, a)
+        brokers = [server.config.broker for server in (a, b)]
+        changed = asyncio.Event()
+        for broker in brokers:
+            assert broker is not None
+            broker.on_state_change(lambda state: changed.set())
+        history_broker.kill()
+        await wait_until(lambda: not any(broker.connected for broker in brokers if broker), changed)
+        history_broker.start()  # same port, nothing kept
+        await wait_until(lambda: all(broker.connected for broker in brokers if broker), changed)
+        await pub.publish(10)  # numbered 1..10 again, in a new epoch
+        await wait_until(lambda: len(watcher.received) == 20, watcher.changed)
+        balancer.release()
+        await wait_until(lambda: bool(feed.recoveries), feed.changed)
+        await pub.publish(10)
+        await wait_until(lambda: len(feed.received) == 20, feed.changed)
+        assert feed.received == [*range(10), *range(20, 30)]  # 10..19 published while it was away: unknown
+        (err,) = feed.errors.of(RecoveryError)
+        assert err.missed is None
+        assert "lost" in str(err)
+        (told,) = watcher.errors.of(RecoveryError)  # the client that stayed is told too
+        assert told.missed is None
+        assert watcher.received == list(range(30))
+        print(
+            f"\nshared history ({history_broker.kind}) after a broker restart: sent={pub.sent} "
+            f"received={len(feed.received)} reported=unknown (away client), watcher received="
+            f"{len(watcher.received)} told={told.missed}"
+        )
+        for one in (feed, watcher):
+            await one.client.close()
+
+
+def test_a_history_broker_needs_a_history_size(history_broker: BrokerServer) -> None:
+    with pytest.raises(ConfigError, match="history_size"):
+        Server(broker=make_broker(history_broker.kind, history_broker.url, history=True))
