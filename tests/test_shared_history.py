@@ -265,3 +265,78 @@ async def test_a_restarted_broker_is_reported_as_an_unknown_loss(history_broker:
 def test_a_history_broker_needs_a_history_size(history_broker: BrokerServer) -> None:
     with pytest.raises(ConfigError, match="history_size"):
         Server(broker=make_broker(history_broker.kind, history_broker.url, history=True))
+
+
+async def kill_connections(broker: BrokerServer) -> int:
+    """Close every replica's subscribing connection at the broker (the data stays); returns how many."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(broker.url)
+    try:
+        killed: int = await redis.client_kill_filter(_type="pubsub")
+    finally:
+        await redis.aclose()
+    return killed
+
+
+async def test_replicas_that_lost_the_broker_catch_up_from_its_history(history_broker: BrokerServer) -> None:
+    """Both replicas lose their broker connection mid-stream; A buffers, B misses: both clients miss nothing."""
+    a, b = replica(history_broker, 10_000), replica(history_broker, 10_000)
+    errors: list[BaseException] = []
+    for server in (a, b):
+        server.on_error(errors.append)
+    async with a, b:
+        on_a, on_b = Feed(Client(server=a.addr, reconnect=FAST)), Feed(Client(server=b.addr, reconnect=FAST))
+        await on_a.start(a, "feed")
+        await on_b.start(b, "feed")
+        brokers = [server.config.broker for server in (a, b)]
+        changed = asyncio.Event()
+        for broker in brokers:
+            assert broker is not None
+            broker.on_state_change(lambda state: changed.set())
+        pub = Publisher(a)
+        await pub.publish(200)
+        await wait_until(lambda: len(on_b.received) >= 50, on_b.changed)
+        killed = await kill_connections(history_broker)
+        await pub.publish(200)  # while the replicas reconnect: A's wait in its buffer, then are numbered
+        await wait_until(lambda: all(broker.connected for broker in brokers if broker), changed)
+        await pub.publish(200)
+        for one in (on_a, on_b):
+            await wait_until(lambda one=one: len(one.received) >= pub.sent, one.changed)
+            check(pub.sent, one)
+            assert one.received == list(range(pub.sent))
+            assert one.reported == 0
+            assert one.recoveries == []
+        lost = [err for err in errors if "connection lost" in str(err)]
+        assert lost, "the replicas did lose the broker"
+        print(
+            f"\nshared history ({history_broker.kind}), {killed} broker connections killed mid-stream: "
+            f"sent={pub.sent} received on A={len(on_a.received)} on B={len(on_b.received)} reported=0 "
+            f"(server errors: {len(errors)})"
+        )
+        for one in (on_a, on_b):
+            await one.client.close()
+
+
+async def test_the_cost_of_a_history_in_the_broker(history_broker: BrokerServer) -> None:
+    """Timing only (no assert on speed): publications to a client of the same replica, through the broker."""
+    count = 3000
+    figures: dict[str, float] = {}
+    for label, history in (("no history", False), ("history in the broker", True)):
+        broker = make_broker(history_broker.kind, history_broker.url, history=history)
+        server = Server(broker=broker, history_size=1000 if history else 0)
+        server.register_message(MessageV1)
+        async with server:
+            feed = Feed(Client(server=server.addr))
+            await feed.start(server, f"cost.{label}")
+            pub = Publisher(server, f"cost.{label}")
+            started = time.perf_counter()
+            await pub.publish(count, pace=False)
+            await wait_until(lambda: len(feed.received) >= count, feed.changed)
+            figures[label] = (time.perf_counter() - started) / count * 1e6
+            assert feed.received == list(range(count))
+            await feed.client.close()
+    print(
+        f"\ncost per publication ({history_broker.kind}, {count} to one client, publish to delivery): "
+        + ", ".join(f"{label} {us:.1f} us" for label, us in figures.items())
+    )

@@ -209,15 +209,13 @@ class RedisBroker(RemoteBroker):
             self._connection_lost(generation, exc)
 
     def _publication(self, receiver: BrokerReceiver, data: bytes) -> None:
-        if data[:1] == b"\0":  # an envelope (its header's first byte): no history
-            receiver.deliver_publication(data)
-            return
-        position, _, envelope = data.partition(b"\n")  # numbered by the shared history
-        epoch, _, offset = position.rpartition(b":")
-        if not epoch or not offset.isdigit():
-            self._report(BrokerError(self.name, f"a publication with a malformed position {position[:64]!r}", 1))
-            return
-        receiver.deliver_positioned(epoch.decode(), int(offset), envelope)
+        if self.keeps_history and data[:1] != b"\0":  # not an envelope's header: numbered by the history
+            position, _, envelope = data.partition(b"\n")
+            epoch, _, offset = position.rpartition(b":")
+            if epoch and offset.isdigit() and len(offset) <= 19:
+                receiver.deliver_positioned(epoch.decode(errors="replace"), int(offset), envelope)
+                return
+        receiver.deliver_publication(data)  # which reports what is not an envelope
 
     async def _apply(self, add: Sequence[str], remove: Sequence[str]) -> None:
         pubsub = self._pubsub
