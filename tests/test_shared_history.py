@@ -10,6 +10,8 @@ another. Each test counts what was sent, received and reported
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,7 +22,7 @@ from generated.goomerang.example.messages_pb2 import MessageV1
 from goomerang_runtime import Client, ConfigError, RecoveryError, Server
 
 from .balancer import Balancer
-from .brokers import BrokerServer, start_broker
+from .brokers import ROOT, BrokerServer, require_binary, start_broker
 from .helpers import WAIT, wait_until
 from .replica import make_broker
 from .test_recovery import FAST, Feed, check
@@ -37,9 +39,7 @@ def history_broker(request: pytest.FixtureRequest) -> Iterator[BrokerServer]:
 
 
 def replica(broker: BrokerServer, size: int, ttl: float | None = None) -> Server:
-    server = Server(
-        broker=make_broker(broker.kind, broker.url, history=True), history_size=size, history_ttl=ttl
-    )
+    server = Server(broker=make_broker(broker.kind, broker.url, history=True), history_size=size, history_ttl=ttl)
     server.register_message(MessageV1)
     return server
 
@@ -68,6 +68,11 @@ class Publisher:
             self.sent += 1
             if pace:
                 await asyncio.sleep(0)  # a stream, not a burst
+
+
+async def settled(feed: Feed, sent: int) -> None:
+    """Until `feed` received or was told of `sent` publications."""
+    await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
 
 
 async def test_a_client_cut_on_one_replica_catches_up_on_another(history_broker: BrokerServer) -> None:
@@ -131,7 +136,7 @@ async def test_a_client_comes_back_on_a_third_replica_that_is_behind(history_bro
         feed.cut()
         await asyncio.wait_for(streaming, WAIT)
         for one in (feed, watcher):
-            await wait_until(lambda one=one: len(one.received) + one.reported >= pub.sent, one.changed)
+            await settled(one, pub.sent)
             check(pub.sent, one)
             assert one.reported == 0
             assert one.received == list(range(pub.sent))
@@ -302,7 +307,7 @@ async def test_replicas_that_lost_the_broker_catch_up_from_its_history(history_b
         await wait_until(lambda: all(broker.connected for broker in brokers if broker), changed)
         await pub.publish(200)
         for one in (on_a, on_b):
-            await wait_until(lambda one=one: len(one.received) >= pub.sent, one.changed)
+            await settled(one, pub.sent)
             check(pub.sent, one)
             assert one.received == list(range(pub.sent))
             assert one.reported == 0
@@ -332,7 +337,7 @@ async def test_the_cost_of_a_history_in_the_broker(history_broker: BrokerServer)
             pub = Publisher(server, f"cost.{label}")
             started = time.perf_counter()
             await pub.publish(count, pace=False)
-            await wait_until(lambda: len(feed.received) >= count, feed.changed)
+            await settled(feed, count)
             figures[label] = (time.perf_counter() - started) / count * 1e6
             assert feed.received == list(range(count))
             await feed.client.close()
@@ -340,3 +345,15 @@ async def test_the_cost_of_a_history_in_the_broker(history_broker: BrokerServer)
         f"\ncost per publication ({history_broker.kind}, {count} to one client, publish to delivery): "
         + ", ".join(f"{label} {us:.1f} us" for label, us in figures.items())
     )
+
+
+def test_the_catch_up_example_runs() -> None:
+    """examples/catch_up.py (shown in docs/pubsub.md): a replica dies, its client loses nothing on the next."""
+    require_binary("redis")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "catch_up.py")], capture_output=True, text=True, timeout=60, check=True
+    )
+    out = done.stdout
+    assert "[client] back on B': 3 replayed, 0 lost; got ['1', '2', '3', '4']" in out
+    assert out.strip().endswith("done"), out
+    print("\n" + out.strip().splitlines()[-3])
