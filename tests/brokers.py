@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,14 +71,18 @@ class BrokerServer:
     binary: str
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[str] | None = None
+    store: str = ""
+    """NATS: the JetStream store directory (removed with :meth:`remove`)."""
 
     @property
     def url(self) -> str:
         return f"{self.kind}://127.0.0.1:{self.port}"
 
     def _command(self) -> list[str]:
-        if self.kind == "nats":
-            return [self.binary, "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.kind == "nats":  # with JetStream (the shared history), its store kept across a restart
+            if not self.store:
+                self.store = tempfile.mkdtemp(prefix="goomerang-js-")
+            return [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", self.store]
         return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
 
     def start(self) -> None:
@@ -108,6 +113,14 @@ class BrokerServer:
             self.proc.kill()
             self.proc.wait(WAIT)
             self.proc = None
+
+
+    def remove(self) -> None:
+        """Stop it and remove its store, if any."""
+        self.kill()
+        if self.store:
+            shutil.rmtree(self.store, ignore_errors=True)
+            self.store = ""
 
 
 def start_broker(kind: str) -> BrokerServer:
@@ -175,4 +188,4 @@ def broker_server(request: pytest.FixtureRequest) -> Iterator[BrokerServer]:
     """A NATS, then a Redis server on a free port, for the test; killed after it."""
     server = start_broker(request.param)
     yield server
-    server.kill()
+    server.remove()

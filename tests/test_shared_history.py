@@ -1,6 +1,6 @@
-"""A history kept in the broker (Redis Streams): a client that reconnects to ANY replica catches up.
+"""A history kept in the broker (Redis Streams, NATS JetStream): a client that reconnects to ANY replica catches up.
 
-Real redis-server on loopback; replicas A and B (and C) in this process, each
+Real redis-server and nats-server (JetStream, a store in a temporary directory) on loopback; replicas A and B (and C) in this process, each
 with its own broker connection; clients reach them through a TCP balancer
 (:mod:`tests.balancer`), so a client cut on one replica comes back on
 another. Each test counts what was sent, received and reported
@@ -22,20 +22,17 @@ from generated.goomerang.example.messages_pb2 import MessageV1
 from goomerang_runtime import Client, ConfigError, RecoveryError, Server
 
 from .balancer import Balancer
-from .brokers import ROOT, BrokerServer, require_binary, start_broker
+from .brokers import KINDS, ROOT, BrokerServer, require_binary, start_broker
 from .helpers import WAIT, wait_until
 from .replica import make_broker
 from .test_recovery import FAST, Feed, check
-
-KINDS = ("redis",)
-
 
 @pytest.fixture(params=KINDS)
 def history_broker(request: pytest.FixtureRequest) -> Iterator[BrokerServer]:
     """A broker server that keeps the history, for the test; killed after it."""
     server = start_broker(request.param)
     yield server
-    server.kill()
+    server.remove()
 
 
 def replica(broker: BrokerServer, size: int, ttl: float | None = None) -> Server:
@@ -243,6 +240,7 @@ async def test_a_restarted_broker_is_reported_as_an_unknown_loss(history_broker:
             broker.on_state_change(lambda state: changed.set())
         history_broker.kill()
         await wait_until(lambda: not any(broker.connected for broker in brokers if broker), changed)
+        history_broker.remove()  # its store too (NATS); Redis keeps nothing anyway
         history_broker.start()  # same port, nothing kept
         await wait_until(lambda: all(broker.connected for broker in brokers if broker), changed)
         await pub.publish(10)  # numbered 1..10 again, in a new epoch
@@ -272,8 +270,13 @@ def test_a_history_broker_needs_a_history_size(history_broker: BrokerServer) -> 
         Server(broker=make_broker(history_broker.kind, history_broker.url, history=True))
 
 
-async def kill_connections(broker: BrokerServer) -> int:
-    """Close every replica's subscribing connection at the broker (the data stays); returns how many."""
+async def lose_broker(broker: BrokerServer) -> str:
+    """Cut the replicas off the broker, its history kept: Redis closes their subscribing connections,
+    NATS restarts (its JetStream store stays). Returns what was done."""
+    if broker.kind == "nats":
+        broker.kill()
+        broker.start()
+        return "nats-server restarted, its store kept"
     from redis.asyncio import Redis
 
     redis = Redis.from_url(broker.url)
@@ -281,7 +284,7 @@ async def kill_connections(broker: BrokerServer) -> int:
         killed: int = await redis.client_kill_filter(_type="pubsub")
     finally:
         await redis.aclose()
-    return killed
+    return f"{killed} Redis connections killed"
 
 
 async def test_replicas_that_lost_the_broker_catch_up_from_its_history(history_broker: BrokerServer) -> None:
@@ -302,7 +305,7 @@ async def test_replicas_that_lost_the_broker_catch_up_from_its_history(history_b
         pub = Publisher(a)
         await pub.publish(200)
         await wait_until(lambda: len(on_b.received) >= 50, on_b.changed)
-        killed = await kill_connections(history_broker)
+        killed = await lose_broker(history_broker)
         await pub.publish(200)  # while the replicas reconnect: A's wait in its buffer, then are numbered
         await wait_until(lambda: all(broker.connected for broker in brokers if broker), changed)
         await pub.publish(200)
@@ -315,7 +318,7 @@ async def test_replicas_that_lost_the_broker_catch_up_from_its_history(history_b
         lost = [err for err in errors if "connection lost" in str(err)]
         assert lost, "the replicas did lose the broker"
         print(
-            f"\nshared history ({history_broker.kind}), {killed} broker connections killed mid-stream: "
+            f"\nshared history ({history_broker.kind}), {killed} mid-stream: "
             f"sent={pub.sent} received on A={len(on_a.received)} on B={len(on_b.received)} reported=0 "
             f"(server errors: {len(errors)})"
         )

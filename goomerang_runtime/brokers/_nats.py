@@ -19,6 +19,7 @@ from ._names import (
     nats_subject,
     validate_nats_prefix,
 )
+from ._nats_history import POSITION, JetStreamHistory, parse_header_position
 from ._remote import (
     DEFAULT_BROKER_BUFFER,
     DEFAULT_BROKER_TIMEOUT,
@@ -29,11 +30,13 @@ from ._remote import (
     Outgoing,
     RemoteBroker,
 )
+from .base import StoredHistory
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription as NatsSubscription
+    from nats.js.client import JetStreamContext
 
 __all__ = ["NatsBroker"]
 
@@ -75,6 +78,14 @@ class NatsBroker(RemoteBroker):
     message it routed there just before the UNSUB (seen under load, after
     the UNSUB's PING/PONG, so a drain loses it), and that message then goes
     to another member rather than nowhere.
+
+    ``history=True`` keeps the servers' history (``Server(history_size=...,
+    history_ttl=...)``) in JetStream (the NATS server needs ``-js``), one
+    stream over the topics' subjects, numbered per topic (see
+    :mod:`goomerang_runtime.brokers._nats_history`): a client that
+    reconnects to any replica catches up with exact positions. Each
+    publication then waits for JetStream's acknowledgement before the next
+    is sent, and reaches its own replica's clients once acknowledged.
     """
 
     groups: ClassVar[bool] = True
@@ -89,6 +100,7 @@ class NatsBroker(RemoteBroker):
         timeout: float = DEFAULT_BROKER_TIMEOUT,
         reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
         reconnect_max_delay: float = DEFAULT_RECONNECT_MAX_DELAY,
+        history: bool = False,
     ) -> None:
         owner = "NatsBroker"
         if importlib.util.find_spec("nats") is None:
@@ -113,6 +125,25 @@ class NatsBroker(RemoteBroker):
         self._member_subs: dict[Membership, NatsSubscription] = {}
         self._hand_back_subs: dict[tuple[str, str, bool], tuple[NatsSubscription, int]] = {}
         self._retired: list[tuple[float, NatsSubscription]] = []
+        self.keeps_history = history
+        self._history = JetStreamHistory(self.name, prefix) if history else None
+        self._resend_unsent = history
+        self._js: JetStreamContext | None = None
+
+    def configure_history(self, size: int, ttl: float | None) -> None:
+        if self._history is None:
+            super().configure_history(size, ttl)
+            return
+        self._history.size, self._history.ttl = size, ttl
+
+    async def history_since(self, topic: str, after: int | None) -> StoredHistory:
+        js, history = self._js, self._history
+        if history is None:
+            return await super().history_since(topic, after)
+        if js is None or not self._up:
+            raise BrokerError(self.name, "not connected: the history cannot be read")
+        async with asyncio.timeout(self._config.timeout):
+            return await history.since(js, nats_subject(self._config.prefix, topic), after)
 
     def _whole_seconds(self) -> int:
         # nats-py takes whole seconds; our own asyncio timeouts bound the real wait.
@@ -161,12 +192,23 @@ class NatsBroker(RemoteBroker):
         assert receiver is not None
         broadcasts = nats_broadcast_subject(self._config.prefix)
         hand_backs = nats_group_prefix(self._config.prefix)
+        if self._history is not None:
+            self._js = nc.jetstream(timeout=self._config.timeout)
+            await self._history.ensure(self._js)
 
         async def on_message(msg: Msg) -> None:
             subject = msg.subject
             if subject == broadcasts:
                 receiver.deliver_broadcast(msg.data)
-            elif not subject.startswith(hand_backs):  # those are for queue subscriptions only
+            elif subject.startswith(hand_backs):  # those are for queue subscriptions only
+                return
+            elif msg.headers and POSITION in msg.headers:  # numbered by the history
+                position = parse_header_position(msg.headers[POSITION])
+                if position is None:
+                    self._report(BrokerError(self.name, f"a publication on {subject!r} with a malformed position", 1))
+                elif position[1]:  # offset 0: the marker that made the topic's epoch
+                    receiver.deliver_positioned(position[0], position[1], msg.data)
+            else:
                 receiver.deliver_publication(msg.data)
 
         await nc.subscribe(f"{self._config.prefix}.>", cb=on_message)
@@ -237,7 +279,8 @@ class NatsBroker(RemoteBroker):
             raise BrokerError(self.name, "not connected")
         prefix = self._config.prefix
         limit = nc.max_payload
-        for item in batch:
+        for index, item in enumerate(batch):
+            self._taken = index  # cut short here, the batch is sent again from this one (with a history)
             if isinstance(item, HandBack):
                 subject = nats_group_subject(prefix, item.group, item.topic)
                 data = item.data
@@ -247,6 +290,12 @@ class NatsBroker(RemoteBroker):
             if len(data) > limit:
                 why = f"a publication of {len(data)} bytes exceeds the server's max_payload ({limit})"
                 self._report(BrokerError(self.name, why, 1))
+                continue
+            if self._history is not None and self._js is not None and not isinstance(item, HandBack) and item[0]:
+                # Numbered by JetStream: acknowledged before the next; no echo, so delivered here now.
+                epoch, offset = await self._history.publish(self._js, subject, data)
+                if self._receiver is not None:
+                    self._receiver.deliver_positioned(epoch, offset, data)
                 continue
             await nc.publish(subject, data)
 
@@ -259,3 +308,4 @@ class NatsBroker(RemoteBroker):
                 with contextlib.suppress(Exception):  # already broken: nothing left to release
                     await nc.close()
         self._nc = self._gc = None
+        self._js = None

@@ -145,6 +145,11 @@ class RemoteBroker(Broker):
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
+        self._resend_unsent = False
+        """Set by a broker that acknowledges each publication and drops a copy it took already
+        (JetStream): a batch cut short by a lost connection is sent again from ``_taken`` on, not lost."""
+        self._taken = 0
+        """How many of the batch being sent the broker acknowledged (with ``_resend_unsent``)."""
 
     @property
     def config(self) -> RemoteBrokerConfig:
@@ -370,6 +375,7 @@ class RemoteBroker(Broker):
                 if self._closing:
                     return
             batch = [queue.popleft() for _ in range(min(len(queue), _BATCH))]
+            self._taken = 0
             self._room.set()
             generation = self._generation
             try:
@@ -377,6 +383,10 @@ class RemoteBroker(Broker):
                 async with asyncio.timeout(self._config.timeout):
                     await self._send(batch)
             except Exception as exc:
+                if self._resend_unsent:  # the broker knows what it took: the rest goes on the next connection
+                    queue.extendleft(reversed(batch[self._taken :]))
+                    self._connection_lost(generation, exc)
+                    continue
                 self._report(BrokerError(self.name, f"publishing failed ({exc or type(exc).__name__})", len(batch)))
                 self._connection_lost(generation, exc)
                 continue
