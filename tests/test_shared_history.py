@@ -1,7 +1,8 @@
 """A history kept in the broker (Redis Streams, NATS JetStream): a client that reconnects to ANY replica catches up.
 
-Real redis-server and nats-server (JetStream, a store in a temporary directory) on loopback; replicas A and B (and C) in this process, each
-with its own broker connection; clients reach them through a TCP balancer
+Real redis-server and nats-server (JetStream, its store in a temporary
+directory) on loopback; replicas A and B (and C) in this process, each with
+its own broker connection; clients reach them through a TCP balancer
 (:mod:`tests.balancer`), so a client cut on one replica comes back on
 another. Each test counts what was sent, received and reported
 (``sent == received + reported``) and prints it.
@@ -19,13 +20,14 @@ from contextlib import asynccontextmanager
 import pytest
 
 from generated.goomerang.example.messages_pb2 import MessageV1
-from goomerang_runtime import Client, ConfigError, RecoveryError, Server
+from goomerang_runtime import Client, ConfigError, Message, RecoveryError, Sender, Server
 
 from .balancer import Balancer
 from .brokers import KINDS, ROOT, BrokerServer, require_binary, start_broker
 from .helpers import WAIT, wait_until
 from .replica import make_broker
 from .test_recovery import FAST, Feed, check
+
 
 @pytest.fixture(params=KINDS)
 def history_broker(request: pytest.FixtureRequest) -> Iterator[BrokerServer]:
@@ -350,13 +352,84 @@ async def test_the_cost_of_a_history_in_the_broker(history_broker: BrokerServer)
     )
 
 
-def test_the_catch_up_example_runs() -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_catch_up_example_runs(kind: str) -> None:
     """examples/catch_up.py (shown in docs/pubsub.md): a replica dies, its client loses nothing on the next."""
-    require_binary("redis")
+    require_binary(kind)
     done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "catch_up.py")], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, str(ROOT / "examples" / "catch_up.py"), kind],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     out = done.stdout
     assert "[client] back on B': 3 replayed, 0 lost; got ['1', '2', '3', '4']" in out
     assert out.strip().endswith("done"), out
-    print("\n" + out.strip().splitlines()[-3])
+    print(f"\ncatch_up.py ({kind}): " + out.strip().splitlines()[-4].strip())
+
+
+async def test_go_wire_clients_see_exactly_gos_wire(history_broker: BrokerServer) -> None:
+    """Without the extensions (a Go client's wire), a delivery numbered by the broker has no header of ours."""
+    a, b = replica(history_broker, 10), replica(history_broker, 10)
+    async with a, b:
+        client = Client(server=b.addr, extensions=False)
+        got: asyncio.Queue[Message[MessageV1]] = asyncio.Queue()
+
+        async def on_feed(sender: Sender, msg: Message[MessageV1]) -> None:
+            await got.put(msg)
+
+        client.handle(MessageV1, on_feed)
+        subscribed = asyncio.Event()
+        b.on_subscribe(lambda topic: subscribed.set())
+        await client.connect(timeout=WAIT)
+        await client.subscribe("feed")
+        await asyncio.wait_for(subscribed.wait(), WAIT)
+        await a.publish("feed", MessageV1(message="x"))
+        msg = await asyncio.wait_for(got.get(), WAIT)
+        assert (msg.payload.message, msg.headers, msg.metadata.topic) == ("x", {}, "")
+        await client.close()
+
+
+async def test_a_restarted_nats_server_keeps_the_history() -> None:
+    """JetStream's store survives a restart: the client that was away catches up exactly, nothing reported."""
+    nats = start_broker("nats")
+    try:
+        a, b = replica(nats, 1000), replica(nats, 1000)
+        async with a, b, balanced(b) as balancer:
+            feed = Feed(Client(server=balancer.addr, reconnect=FAST))
+            await feed.start(b, "feed")
+            watcher = Feed(Client(server=a.addr, reconnect=FAST))
+            await watcher.start(a, "feed")
+            pub = Publisher(a)
+            await pub.publish(10)
+            await settled(feed, 10)
+            await away(feed, balancer, a)
+            brokers = [server.config.broker for server in (a, b)]
+            changed = asyncio.Event()
+            for broker in brokers:
+                assert broker is not None
+                broker.on_state_change(lambda state: changed.set())
+            nats.kill()
+            await wait_until(lambda: not any(broker.connected for broker in brokers if broker), changed)
+            nats.start()  # the same store
+            await wait_until(lambda: all(broker.connected for broker in brokers if broker), changed)
+            await pub.publish(10)
+            await settled(watcher, 20)
+            balancer.release()
+            await wait_until(lambda: bool(feed.recoveries), feed.changed)
+            await pub.publish(10)
+            for one in (feed, watcher):
+                await settled(one, pub.sent)
+                check(pub.sent, one)
+                assert one.received == list(range(30))
+                assert one.reported == 0
+            assert feed.recoveries == [("feed", 10, None)]
+            print(
+                f"\nshared history (nats) across a nats-server restart: sent={pub.sent} "
+                f"received={len(feed.received)} replayed=10 reported=0"
+            )
+            for one in (feed, watcher):
+                await one.client.close()
+    finally:
+        nats.remove()
