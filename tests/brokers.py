@@ -114,7 +114,6 @@ class BrokerServer:
             self.proc.wait(WAIT)
             self.proc = None
 
-
     def remove(self) -> None:
         """Stop it and remove its store, if any."""
         self.kill()
