@@ -233,7 +233,8 @@ async def test_a_restarted_broker_is_reported_as_an_unknown_loss(history_broker:
         await watcher.start(a, "feed")
         pub = Publisher(a)
         await pub.publish(10)
-        await wait_until(lambda: len(feed.received) == 10 and len(watcher.received) == 10, feed.changed)
+        for one in (feed, watcher):
+            await settled(one, 10)
         await away(feed, balancer, a)
         brokers = [server.config.broker for server in (a, b)]
         changed = asyncio.Event()
