@@ -182,10 +182,6 @@ class SharedHistory:
             del self._topics[topic]
             self._broker.unsubscribe(topic)
 
-    def has(self, topic: str) -> bool:
-        """Whether `topic` has local exact subscribers (or one on its way)."""
-        return topic in self._topics
-
     def _replay(
         self, conn: ServerConnection, topic: str, state: _Topic, offset: int, frames: list[tuple[int, bytes]]
     ) -> None:
