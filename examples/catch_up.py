@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples.replicas import start_broker
+from replicas import start_broker  # examples/replicas.py, beside this file (sys.path[0] when run)
+
 from generated.chat.v1.chat_pb2 import Said
 from goomerang_runtime import (
     Broker,
