@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ._codec import encode_message
+from ._empty import EMPTY, own
 from ._gate import ReceiveGate
 from ._link import CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, Link
 from ._outbox import Outbox, QueueFullTimeout, frames_text
@@ -114,7 +115,7 @@ class ServerConnection:
         self._queue_timeout = queue_timeout
         self._close_wait = close_wait
         self._report = report
-        self._backlog: deque[_Waiting] = deque()
+        self._backlog: deque[_Waiting] = EMPTY  # a deque of its own from the first frame waiting
         self._backlog_bytes = 0
         self._drainer: asyncio.Task[None] | None = None
         self.error_details = error_details
@@ -193,6 +194,7 @@ class ServerConnection:
             if waiting.queued is not None:
                 waiting.queued.set_exception(error)
             return error
+        self._backlog = backlog = own(backlog)
         backlog.append(waiting)
         self._backlog_bytes += len(waiting.data)
         if self._drainer is None:
@@ -235,7 +237,7 @@ class ServerConnection:
         return err
 
     def _fail_backlog(self, error: GoomerangError) -> None:
-        backlog, self._backlog = self._backlog, deque()
+        backlog, self._backlog = self._backlog, EMPTY
         self._backlog_bytes = 0
         for waiting in backlog:
             if waiting.queued is not None and not waiting.queued.done():

@@ -25,6 +25,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import SERVER, Event
 
+from ._empty import EMPTY
 from ._framesplit import at_frame_start, split_binary
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
 
@@ -61,7 +62,7 @@ class Inbox:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self.frames: deque[bytes] = deque()
+        self.frames: deque[bytes] = EMPTY  # a deque of its own from the first message
         self.bytes = 0
         """Bytes of the unread frames."""
         self.waiter: asyncio.Future[None] | None = None
@@ -107,6 +108,8 @@ class Inbox:
         direct = self.direct
         if direct is not None and self.waiter is not None and not frames and direct(data):
             return
+        if frames is EMPTY:
+            self.frames = frames = deque()
         frames.append(data)
         self.bytes += len(data)
         if (len(frames) >= _HIGH or self.bytes >= _HIGH_BYTES) and not self.paused and not self.pause_pending:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from ._empty import EMPTY, own
 from ._link import Link, LinkClosed
 from .errors import ConnectionLostError
 
@@ -56,7 +57,7 @@ class Outbox:
         self._limit = limit
         self._max_bytes = max_bytes
         self._bytes = 0  # of the queued frames
-        self._items: deque[bytes] = deque()
+        self._items: deque[bytes] = EMPTY  # a deque of its own from the first frame queued
         self._writer: asyncio.Task[None] | None = None
         self._in_write = False  # the writer took a frame off the queue and has not seen it written
         self._space: asyncio.Future[None] | None = None
@@ -112,7 +113,8 @@ class Outbox:
         return True
 
     def _push(self, data: bytes) -> None:
-        self._items.append(data)
+        self._items = items = own(self._items)
+        items.append(data)
         self._bytes += len(data)
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run())

@@ -64,6 +64,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from ._coalesce import KEEP_LIMIT, server_frame_header, turn_flush
+from ._empty import EMPTY, own
 from ._fastrecv import _HIGH, _HIGH_BYTES, _LOW, _LOW_BYTES, _WRITE_HIGH
 from ._link import CLOSE_NORMAL, Direct, LinkClosed, _closed, format_address
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
@@ -195,7 +196,7 @@ class PicowsLink(WSListener):
         self.partial_limit = max_size + _FRAME_HEADER
         self._ws: WSTransport | None = None
         self._tcp: asyncio.Transport | None = None
-        self._frames: deque[bytes | str] = deque()
+        self._frames: deque[bytes | str] = EMPTY  # a deque of its own from the first message
         self._direct: Direct | None = None
         self._bytes = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -247,6 +248,8 @@ class PicowsLink(WSListener):
             direct = self._direct
             if direct is not None and self._waiter is not None and not frames and direct(data):
                 return
+            if frames is EMPTY:
+                self._frames = frames = deque()
             frames.append(data)
             self._bytes += len(data)
             if (len(frames) >= _HIGH or self._bytes >= _HIGH_BYTES) and not self._paused and not self._pause_pending:
@@ -347,6 +350,7 @@ class PicowsLink(WSListener):
             except UnicodeDecodeError as exc:
                 self.fail(_CLOSE_INVALID_DATA, f"{exc.reason} at position {exc.start}")
                 return
+        self._frames = own(self._frames)
         self._frames.append(item)
         self._bytes += len(data)
         if (len(self._frames) >= _HIGH or self._bytes >= _HIGH_BYTES) and not self._paused and not self._pause_pending:
@@ -470,9 +474,8 @@ class PicowsLink(WSListener):
         return None
 
     async def recv(self) -> bytes | str:
-        frames = self._frames
         while True:
-            if frames:
+            if self._frames:  # read anew each time: the first message gives the link a deque of its own
                 return self._pop()
             if self._discard:
                 raise self._link_closed()

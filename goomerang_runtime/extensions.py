@@ -108,4 +108,14 @@ def negotiate(offered: str | None, supported: frozenset[str] = SUPPORTED) -> fro
     """
     if offered is None:
         return None
-    return parse_extensions(offered) & supported
+    key = (offered, supported)
+    agreed = _AGREED.get(key)
+    if agreed is None:
+        agreed = parse_extensions(offered) & supported
+        if len(_AGREED) < _AGREED_LIMIT:  # clients offer a handful of distinct headers: one set each
+            _AGREED[key] = agreed
+    return agreed
+
+
+_AGREED: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+_AGREED_LIMIT = 256

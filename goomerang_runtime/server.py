@@ -39,7 +39,7 @@ from ._connection import ConnectionSender, ReplySender, ServerConnection, as_mes
 from ._dispatch import Dispatcher
 from ._fastrecv import GoCloseCodes, InboxServerConnection, InflateBudget
 from ._gate import ReceiveGate
-from ._heartbeat import keep_alive
+from ._heartbeat import Heartbeats
 from ._history import History
 from ._limits import TokenBucket
 from ._link import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, Link, LinkClosed, WebSocketLink, format_address
@@ -182,6 +182,11 @@ class Server(PeerBase[ServerConfig]):
         history = History(config.history_size, config.history_ttl) if config.history_size else None
         linger = config.history_ttl if config.history_ttl is not None else DEFAULT_HISTORY_LINGER
         self._pubsub = PubSub(config.broker, self._connections.values, self._report, history, linger)
+        self._heartbeats: Heartbeats | None = None
+        """Pings every connection each ``heartbeat_interval`` (one task for all of them)."""
+        if config.heartbeat_interval is not None:
+            timeout = config.heartbeat_timeout or config.heartbeat_interval
+            self._heartbeats = Heartbeats(config.heartbeat_interval, timeout, self._report)
         self._calls = ServerCalls(self._registry.classes, self._report)
         self._broadcast_hook: Hook[[str, list[BroadcastResult], float]] = Hook("on_broadcast", self._report)
         self._client_broadcast_hook: Hook[[str]] = Hook("on_client_broadcast", self._report)
@@ -561,12 +566,9 @@ class Server(PeerBase[ServerConfig]):
             )
         conn.task = asyncio.current_task()
         self._connections[peer.id] = conn
-        beat = None
-        if config.heartbeat_interval is not None:
-            timeout = config.heartbeat_timeout or config.heartbeat_interval
-            beat = asyncio.get_running_loop().create_task(
-                keep_alive(link, config.heartbeat_interval, timeout, self._report)
-            )
+        heartbeats = self._heartbeats
+        if heartbeats is not None:
+            heartbeats.add(link)
         _log.info(
             "%s connected from %s",
             peer.id,
@@ -581,8 +583,8 @@ class Server(PeerBase[ServerConfig]):
             if unhandled:
                 lost = f"{conn.peer.id}: {frames_text(unhandled)} received and never handled"
                 self._report(ConnectionLostError(lost, None, unhandled))
-            if beat is not None:
-                beat.cancel()
+            if heartbeats is not None:
+                heartbeats.discard(link)
             del self._connections[peer.id]
             self._calls.fail_peer(peer.id, ConnectionLostError(f"{peer.id} left before replying"))
             conn.discard(ConnectionLostError("connection closed"))

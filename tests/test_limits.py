@@ -19,6 +19,7 @@ from goomerang_runtime import (
     Sender,
     Server,
 )
+from goomerang_runtime._empty import EMPTY
 
 from .helpers import WAIT, Collector, Counter
 
@@ -141,6 +142,32 @@ async def test_server_heartbeat_drops_a_client_that_never_answers_pings() -> Non
         assert server.peers == []
         await still_served(server)  # a client that answers pings stays
         deaf.transport.abort()
+
+
+def _tasks_running(name: str) -> int:
+    return sum(1 for task in asyncio.all_tasks() if name in task.get_coro().__qualname__)  # type: ignore[union-attr]
+
+
+async def test_idle_connections_cost_no_task_of_their_own() -> None:
+    """One heartbeat task pings all of a server's connections; idle queues share one empty deque."""
+    server = Server(heartbeat_interval=0.05, heartbeat_timeout=1.0)
+    echo(server)
+    async with server:
+        assert _tasks_running("Heartbeats._run") == 0  # no connection: nothing to ping
+        clients = [Client(server=server.addr, heartbeat_interval=None) for _ in range(20)]
+        for client in clients:
+            await client.connect()
+        await still_served(server)
+        assert _tasks_running("Heartbeats._run") == 1
+        for client in clients:  # a few heartbeat rounds: every client answers and stays
+            await client.send_sync(MessageV1(message="ping"), timeout=WAIT, expect=ReplyV1)
+        left = asyncio.Event()
+        server.on_disconnect(lambda peer: left.set() if not server.peers else None)
+        for client in clients:
+            await client.close()
+        await asyncio.wait_for(left.wait(), WAIT)  # the server saw every client leave
+        assert _tasks_running("Heartbeats._run") == 0  # it ended with the last connection
+    assert len(EMPTY) == 0  # never appended to: every queue that got an item got its own deque
 
 
 async def test_handshake_timeout_drops_a_client_that_never_finishes_its_handshake() -> None:
