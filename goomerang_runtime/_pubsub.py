@@ -460,13 +460,19 @@ class PubSub:
             topic = envelope.topic
             _deliver(self._index.match(topic), topic, envelope.frame, self._record(topic, envelope.frame))
 
-    def deliver_positioned(self, epoch: str, offset: int, data: bytes) -> None:
-        """A publication the broker's history numbered (every replica's, this one's too), in its order."""
+    def _decoded(self, data: bytes) -> Envelope | None:
+        """The envelope of `data`, or None when it does not decode (reported)."""
         try:
-            envelope = decode_envelope(data)
+            return decode_envelope(data)
         except EnvelopeError as exc:
             name = self._broker.name if self._broker is not None else "broker"
             self._report(EnvelopeDecodeError(name, len(data), str(exc)))
+            return None
+
+    def deliver_positioned(self, epoch: str, offset: int, data: bytes) -> None:
+        """A publication the broker's history numbered (every replica's, this one's too), in its order."""
+        envelope = self._decoded(data)
+        if envelope is None:
             return
         topic = envelope.topic
         if envelope.is_broadcast:
@@ -485,11 +491,8 @@ class PubSub:
 
     def deliver_group(self, group: str, member: str, data: bytes) -> None:
         """A publication the broker chose this replica for, for one member of `group` (`member`, if named)."""
-        try:
-            envelope = decode_envelope(data)
-        except EnvelopeError as exc:
-            name = self._broker.name if self._broker is not None else "broker"
-            self._report(EnvelopeDecodeError(name, len(data), str(exc)))
+        envelope = self._decoded(data)
+        if envelope is None:
             return
         if not envelope.is_broadcast:
             self._place(group, envelope.topic, envelope.frame, envelope, member, set())
