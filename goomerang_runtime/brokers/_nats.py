@@ -44,6 +44,35 @@ _RETIRE_GRACE = 30.0
 """Seconds a queue subscription left behind still takes what the NATS server sends it."""
 
 
+def _retrieve(task: asyncio.Task[object]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _release(nc: NatsClient) -> None:
+    """Release what nats-py's own close leaves behind when it was cut short.
+
+    On a connection reset with publications pending, nats-py's close stops
+    at the flush of what was pending (it raises the reset in its read loop's
+    task): the socket stays open, each subscription's task stays pending,
+    and the read loop's exception is never retrieved. Closing twice is
+    harmless, so this runs after every close (tests/test_nats_broker.py).
+    """
+    reading = getattr(nc, "_reading_task", None)
+    if isinstance(reading, asyncio.Task):
+        reading.add_done_callback(_retrieve)  # at once if it ended: the broker reports the loss itself
+    subs: dict[int, NatsSubscription] = getattr(nc, "_subs", {})
+    for sub in subs.values():
+        stop = getattr(sub, "_stop_processing", None)
+        if stop is not None:
+            stop()
+    subs.clear()
+    transport = getattr(nc, "_transport", None)
+    if transport is not None:
+        with contextlib.suppress(Exception):  # closed already
+            transport.close()
+
+
 class NatsBroker(RemoteBroker):
     """Replicas meet on a NATS server (or cluster).
 
@@ -145,6 +174,24 @@ class NatsBroker(RemoteBroker):
         async with asyncio.timeout(self._config.timeout):
             return await history.since(js, nats_subject(self._config.prefix, topic), after)
 
+    async def _confirm(self, nc: NatsClient) -> None:
+        """Return once the server has processed every command sent on `nc` so far (a SUB, an UNSUB).
+
+        A PING/PONG proves it only for what went out before the PING, and
+        nats-py's ``flush()`` writes its PING straight to the socket, ahead of
+        the commands its flusher task has not written yet: its PONG could come
+        back before the server had a SUB just made, and under load the server
+        routed other connections' publications past it. So the pending
+        commands are handed to the socket first (tests/test_nats_broker.py).
+        """
+        async with asyncio.timeout(self._config.timeout):
+            hand_over: Callable[..., Awaitable[object]] | None = getattr(nc, "_flush_pending", None)
+            if hand_over is not None:
+                await hand_over(force_flush=True)  # returns once its flusher task wrote what was pending
+            else:  # another nats-py: once a first PONG is back, its flusher has run
+                await nc.flush(self._whole_seconds())
+            await nc.flush(self._whole_seconds())
+
     def _whole_seconds(self) -> int:
         # nats-py takes whole seconds; our own asyncio timeouts bound the real wait.
         return max(1, math.ceil(self._config.timeout))
@@ -212,7 +259,7 @@ class NatsBroker(RemoteBroker):
                 receiver.deliver_publication(msg.data)
 
         await nc.subscribe(f"{self._config.prefix}.>", cb=on_message)
-        await nc.flush(self._whole_seconds())  # PING/PONG: the server has processed the SUB
+        await self._confirm(nc)
 
     def _on_group(self, group: str, member: str) -> Callable[[Msg], Awaitable[None]]:
         receiver = self._receiver
@@ -249,14 +296,14 @@ class NatsBroker(RemoteBroker):
                 self._hand_back_subs[key] = (sub, users - 1)
             elif sub is not None:
                 await self._retire(gc, sub)
-        await gc.flush(self._whole_seconds())  # the server has every new SUB and UNSUB
+        await self._confirm(gc)
 
     async def _retire(self, gc: NatsClient, sub: NatsSubscription) -> None:
         """Unsubscribe at the server; what it still sends goes on reaching the callback (see the class)."""
         send = getattr(gc, "_send_unsubscribe", None)
         sid = getattr(sub, "_id", None)
         if send is None or sid is None:  # another nats-py: its drain is the best there is
-            await sub.drain()  # type: ignore[no-untyped-call]
+            await sub.drain()  # type: ignore[no-untyped-call, unused-ignore]
             return
         await send(sid)
         self._retired.append((asyncio.get_running_loop().time() + _RETIRE_GRACE, sub))
@@ -305,7 +352,9 @@ class NatsBroker(RemoteBroker):
         self._retired = []
         for nc in (self._nc, self._gc):
             if nc is not None and not nc.is_closed:
-                with contextlib.suppress(Exception):  # already broken: nothing left to release
+                with contextlib.suppress(Exception):  # already broken: _release does the rest
                     await nc.close()
+            if nc is not None:
+                _release(nc)
         self._nc = self._gc = None
         self._js = None

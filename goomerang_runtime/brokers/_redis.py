@@ -198,7 +198,7 @@ class RedisBroker(RemoteBroker):
                     # One copy per matching subscription; the receiver keeps the first.
                     self._publication(receiver, response[3])
                 else:  # confirmations, through redis-py, which keeps its books of subscriptions
-                    msg: dict[str, Any] | None = await pubsub.handle_message(response)  # type: ignore[no-untyped-call]
+                    msg: dict[str, Any] | None = await pubsub.handle_message(response)  # type: ignore[no-untyped-call, unused-ignore]
                     if msg is not None and msg["type"] in _CONFIRMATIONS:
                         fut = self._waiting.pop((msg["type"], msg["channel"]), None)
                         if fut is not None and not fut.done():
@@ -330,6 +330,6 @@ class RedisBroker(RemoteBroker):
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self._config.timeout):
                 if pubsub is not None:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
                 if client is not None:
                     await client.aclose()
