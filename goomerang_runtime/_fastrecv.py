@@ -27,6 +27,7 @@ from websockets.protocol import SERVER, Event
 
 from ._empty import EMPTY
 from ._framesplit import at_frame_start, split_binary
+from ._resume import DIRECT_BURST, Resume
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
 
 __all__ = ["GoCloseCodes", "Inbox", "InflateBudget", "InboxClientConnection", "InboxServerConnection"]
@@ -49,12 +50,16 @@ class Inbox:
     __slots__ = (
         "_loop",
         "_transport",
+        "batch_end",
+        "batching",
         "bytes",
         "direct",
+        "direct_run",
         "diverted",
         "frames",
         "pause_pending",
         "paused",
+        "resume",
         "unbounded",
         "waiter",
         "write_held",
@@ -66,8 +71,16 @@ class Inbox:
         self.bytes = 0
         """Bytes of the unread frames."""
         self.waiter: asyncio.Future[None] | None = None
-        self.direct: Callable[[bytes], bool] | None = None
+        self.direct: Callable[[bytes], bool | Resume] | None = None
         """Offered each message first while the reader waits and nothing is queued (``Link.set_direct``)."""
+        self.resume: Resume | None = None
+        """What :attr:`direct` began and left to the reader: its next read returns it."""
+        self.batching = False
+        """Whole frames of one read are being handed over: a reply may wait for the last of them."""
+        self.direct_run = 0
+        """Messages of the current read so far (offered to :attr:`direct` up to DIRECT_BURST)."""
+        self.batch_end: Callable[[], None] | None = None
+        """Called after the frames of one read were handed over (the link writes what waited)."""
         self.diverted = False
         self.paused = False
         self.unbounded = False
@@ -106,8 +119,16 @@ class Inbox:
         """Keep one complete binary message (or hand it to :attr:`direct`) and wake the reader."""
         frames = self.frames
         direct = self.direct
-        if direct is not None and self.waiter is not None and not frames and direct(data):
-            return
+        run = self.direct_run
+        self.direct_run = run + 1  # reset after each read
+        if direct is not None and self.waiter is not None and not frames and run < DIRECT_BURST:
+            taken = direct(data)
+            if taken is True:
+                return
+            if taken is not False:  # the reader finishes it, before anything later
+                self.resume = taken
+                self.wake()
+                return
         if frames is EMPTY:
             self.frames = frames = deque()
         frames.append(data)
@@ -258,6 +279,7 @@ class _Bounded(Connection):
         if budget is not None:
             budget.used = self.inbox.bytes
         inbox = self.inbox
+        inbox.direct_run = 0
         protocol = self.protocol
         if not inbox.diverted and at_frame_start(protocol):
             # Whole final binary frames are split here; websockets gets the rest (see _framesplit.py).
@@ -265,7 +287,13 @@ class _Bounded(Connection):
             limit = protocol.max_message_size
             if protocol.max_fragment_size is not None:
                 limit = protocol.max_fragment_size if limit is None else min(limit, protocol.max_fragment_size)
-            used = split_binary(data, protocol.side is SERVER, limit, lambda message: inbox.put(message, transport))
+            inbox.batching = True
+            try:
+                used = split_binary(data, protocol.side is SERVER, limit, lambda message: inbox.put(message, transport))
+            finally:
+                inbox.batching = False
+            if inbox.batch_end is not None:
+                inbox.batch_end()
             if used == len(data):
                 inbox.check_writes(transport)
                 return
@@ -283,7 +311,7 @@ class InboxServerConnection(_Bounded, ServerConnection):
     """A websockets server connection feeding an :class:`Inbox`."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type, unused-ignore]
         self.inbox = Inbox(self.loop)
         self.inflate_budget: InflateBudget | None = None
 
@@ -317,7 +345,7 @@ class InboxClientConnection(_Bounded, ClientConnection):
     """A websockets client connection feeding an :class:`Inbox`."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type, unused-ignore]
         self.inbox = Inbox(self.loop)
         self.inflate_budget: InflateBudget | None = None
         process_response = self.protocol.process_response

@@ -17,6 +17,7 @@ from websockets.protocol import CLOSED, OPEN, SERVER
 
 from ._coalesce import KEEP_LIMIT, server_frame_header, turn_flush
 from ._fastrecv import GoCloseCodes, Inbox
+from ._resume import Resume
 
 __all__ = [
     "CLOSE_MESSAGE_TOO_BIG",
@@ -36,8 +37,12 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 
 
-Direct = Callable[[bytes], bool]
-"""Takes a whole binary message straight from the transport (True), or leaves it to the reader (False)."""
+Direct = Callable[[bytes], "bool | Resume"]
+"""Takes a whole binary message straight from the transport (True), or leaves it to the reader (False).
+
+A :class:`Resume` also takes it: the reader's next :meth:`Link.recv` returns
+it, before anything received later, for the reader to await.
+"""
 
 
 class LinkClosed(Exception):
@@ -66,8 +71,8 @@ class Link(Protocol):
         """``host:port`` of the other end."""
         ...
 
-    async def recv(self) -> bytes | str:
-        """Next whole message; raises :class:`LinkClosed` once closed."""
+    async def recv(self) -> bytes | str | Resume:
+        """Next whole message (or what a :data:`Direct` left to finish); raises :class:`LinkClosed` once closed."""
         ...
 
     def recv_nowait(self) -> bytes | None:
@@ -104,8 +109,10 @@ class Link(Protocol):
 
         Called from the transport's callback, only when nothing received is
         queued before the message (so order holds); when it returns True it
-        took the message, which the reader never sees. A link may never call
-        it (the in-memory one does not).
+        took the message, which the reader never sees; when it returns a
+        :class:`Resume`, the reader's next :meth:`recv` returns that. At most
+        :data:`._resume.DIRECT_BURST` messages of one read are offered. A link may
+        never call it (the in-memory one does not).
         """
         ...
 
@@ -164,15 +171,23 @@ class WebSocketLink:
             return inbox.pop()
         return None
 
-    async def recv(self) -> bytes | str:
+    async def recv(self) -> bytes | str | Resume:
         inbox = self._inbox
         if inbox is not None:
+            resume = inbox.resume
+            if resume is not None:  # a handling the transport's callback began (see Direct)
+                inbox.resume = None
+                return resume
             # While closing too: the peer's frames sent before it saw our close still come in.
             while not inbox.diverted and self._ws.protocol.state is not CLOSED:
                 if inbox.frames:
                     return inbox.pop()
                 inbox.waiter = waiter = self._loop.create_future()
                 await waiter
+                resume = inbox.resume
+                if resume is not None:
+                    inbox.resume = None
+                    return resume
             if inbox.frames:  # what came before the connection closed, or before a fragment
                 return inbox.pop()
         try:
@@ -198,13 +213,13 @@ class WebSocketLink:
         if ws.transport.is_closing():  # lost, not yet told: writing now only makes asyncio log warnings
             return False
         inbox = self._inbox
-        if self._plain and inbox is not None and (inbox.frames or self._kept >= 0):
+        if self._plain and inbox is not None and (inbox.frames or inbox.batching or self._kept >= 0):
             # More input is waiting for the reader (a batch of requests), or frames are kept already:
             # the reply joins them, and the batch's replies go out in one write.
             if not self.send_soon(data):
                 return False
-            if not inbox.frames:
-                self.flush_kept()  # the reader has taken the batch's last frame: nothing to wait for
+            if not inbox.frames and not inbox.batching:
+                self.flush_kept()  # the batch's last frame is handled: nothing to wait for
             return True
         try:
             ws.protocol.send_binary(data)
@@ -250,8 +265,15 @@ class WebSocketLink:
             ws.send_data()
 
     def set_direct(self, direct: Direct | None) -> None:
-        if self._inbox is not None:
-            self._inbox.direct = direct
+        inbox = self._inbox
+        if inbox is not None:
+            inbox.direct = direct
+            # Replies to frames handled as they are split wait for the read's last frame (see send_now).
+            inbox.batch_end = self._batch_end if direct is not None and self._plain else None
+
+    def _batch_end(self) -> None:
+        if self._kept >= 0:
+            self.flush_kept()
 
     async def ping(self) -> Awaitable[float]:
         try:

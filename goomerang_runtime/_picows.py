@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib
 import logging
 import ssl as ssl_module
@@ -67,6 +68,7 @@ from ._coalesce import KEEP_LIMIT, server_frame_header, turn_flush
 from ._empty import EMPTY, own
 from ._fastrecv import _HIGH, _HIGH_BYTES, _LOW, _LOW_BYTES, _WRITE_HIGH
 from ._link import CLOSE_NORMAL, Direct, LinkClosed, _closed, format_address
+from ._resume import DIRECT_BURST, Resume
 from .extensions import CLOSE_CODES, EXTENSIONS_HEADER, parse_extensions
 
 __all__ = ["PicowsLink", "PicowsServer", "connect", "serve"]
@@ -109,25 +111,30 @@ _client_logger = logging.LoggerAdapter(logging.getLogger("picows.client"), {})
 """Adapters, not loggers: picows makes no child logger per connection for them."""
 
 
-class _Protocol(_WSProtocol):  # type: ignore[misc]
+class _Protocol(_WSProtocol):  # type: ignore[misc, unused-ignore]
     """picows' protocol, reading at most 256 KiB at a time and cutting off oversized frames early."""
 
     def get_buffer(self, size_hint: int) -> memoryview:
         # picows offers all the free room of its read buffer, which grows to the largest frame seen:
         # one read could then hand the read loop several MiB of frames to fan out before any write
         # task runs. Reads as large as asyncio's own keep batches what they are with websockets.
-        view: memoryview = super().get_buffer(size_hint)
+        # The base class's methods called directly: super() costs an object per call, two calls per read.
+        view: memoryview = _base_get_buffer(self, size_hint)
         return view[:_MAX_READ] if len(view) > _MAX_READ else view
 
     def buffer_updated(self, nbytes: int) -> None:
         link = self.listener
         if link is None:  # the handshake: no frames yet
-            super().buffer_updated(nbytes)
+            _base_buffer_updated(self, nbytes)
             return
         link.partial += nbytes
-        super().buffer_updated(nbytes)
+        _base_buffer_updated(self, nbytes)
         if link.partial > link.partial_limit:
             link.too_big()
+
+
+_base_get_buffer: Callable[[_Protocol, int], memoryview] = _WSProtocol.get_buffer
+_base_buffer_updated: Callable[[_Protocol, int], None] = _WSProtocol.buffer_updated
 
 
 def _settled(future: asyncio.Future[Any], error: BaseException) -> None:
@@ -141,11 +148,14 @@ class PicowsLink(WSListener):
     """A :class:`~goomerang_runtime._link.Link` over one picows connection (also its listener)."""
 
     __slots__ = (
+        "_batching",
         "_blocked",
         "_bytes",
         "_client",
         "_close_wait",
+        "_continuation",
         "_direct",
+        "_direct_run",
         "_discard",
         "_drained",
         "_failed",
@@ -174,6 +184,7 @@ class PicowsLink(WSListener):
         "_write_paused",
         "_ws",
         "close_codes",
+        "context",
         "extensions_header",
         "partial",
         "partial_limit",
@@ -198,6 +209,14 @@ class PicowsLink(WSListener):
         self._tcp: asyncio.Transport | None = None
         self._frames: deque[bytes | str] = EMPTY  # a deque of its own from the first message
         self._direct: Direct | None = None
+        self._continuation: Resume | None = None
+        self._batching = False
+        """A message is being handled from the callback and more follow it in the same read."""
+        self._direct_run = 0
+        """Messages of the current read before this one (offered to the direct callable up to DIRECT_BURST)."""
+        """What the direct callable began and left to the reader: its next recv() returns it."""
+        self.context: contextvars.Context | None = None
+        """The context of the task serving the connection (a server's; see :mod:`._resume`)."""
         self._bytes = 0
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
@@ -237,8 +256,13 @@ class PicowsLink(WSListener):
         self._blocked = False
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.last_in_buffer:
+        run = self._direct_run
+        last = frame.last_in_buffer
+        if last:
             self.partial = frame.tail_size  # what is read of the next frame
+            self._direct_run = 0
+        else:
+            self._direct_run = run + 1
         if frame.msg_type is _BINARY and frame.fin and self._message is None and not self._discard:
             if frame.payload_size > self._max_size:
                 self._too_big_frame(frame.payload_size)
@@ -246,8 +270,19 @@ class PicowsLink(WSListener):
             data = frame.get_payload_as_bytes()
             frames = self._frames
             direct = self._direct
-            if direct is not None and self._waiter is not None and not frames and direct(data):
-                return
+            if direct is not None and self._waiter is not None and not frames and run < DIRECT_BURST:
+                # Frames after this one in the same read are handled next: replies wait for the last one.
+                self._batching = not last
+                try:
+                    taken = direct(data)
+                finally:
+                    self._batching = False
+                if taken is True:
+                    return
+                if taken is not False:  # the reader finishes it, before anything later
+                    self._continuation = taken
+                    self._wake()
+                    return
             if frames is EMPTY:
                 self._frames = frames = deque()
             frames.append(data)
@@ -473,8 +508,12 @@ class PicowsLink(WSListener):
             return data
         return None
 
-    async def recv(self) -> bytes | str:
+    async def recv(self) -> bytes | str | Resume:
         while True:
+            resume = self._continuation
+            if resume is not None:  # a handling the transport's callback began (see Direct)
+                self._continuation = None
+                return resume
             if self._frames:  # read anew each time: the first message gives the link a deque of its own
                 return self._pop()
             if self._discard:
@@ -520,12 +559,12 @@ class PicowsLink(WSListener):
         tcp = self._tcp
         if tcp is None or tcp.is_closing():  # lost, not yet told
             return False
-        if not self._client and (self._frames or self._kept is not None):
+        if not self._client and (self._frames or self._batching or self._kept is not None):
             # More input is waiting for the reader (a batch of requests), or frames are kept already:
             # the reply joins them, and the batch's replies go out in one write (see _keep).
             self._keep(data)
-            if not self._frames:
-                self.flush_kept()  # the reader has taken the batch's last frame: nothing to wait for
+            if not self._frames and not self._batching:
+                self.flush_kept()  # the batch's last frame is handled: nothing to wait for
             return True
         ws = self._ws
         assert ws is not None
@@ -770,6 +809,8 @@ class _Handshake(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._started = False
         self._gone = False
+        self.context: contextvars.Context | None = None
+        """The context of the task that answers the handshake and serves the connection."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         tcp = cast(asyncio.Transport, transport)  # uvloop's have asyncio's methods, not its class
@@ -878,6 +919,7 @@ class _Handshake(asyncio.Protocol):
         link = PicowsLink(
             asyncio.get_running_loop(), client=False, max_size=server.max_size, close_wait=server.close_timeout
         )
+        link.context = self.context
         # Agreed in the response: no close-codes (a Go client, or extensions=False) means 1000 only.
         link.close_codes = CLOSE_CODES in parse_extensions(response.headers.get(EXTENSIONS_HEADER))
         conn.link = link
@@ -943,7 +985,9 @@ class PicowsServer:
         self._serving = True
 
     def start_handshake(self, handshake: _Handshake, request: Request) -> None:
-        task = asyncio.get_running_loop().create_task(handshake.run(request))
+        # A context of its own, known to the link: handling in callbacks runs in it (see _resume.py).
+        handshake.context = context = contextvars.copy_context()
+        task = asyncio.get_running_loop().create_task(handshake.run(request), context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

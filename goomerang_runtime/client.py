@@ -44,6 +44,7 @@ from ._link import CLOSE_NORMAL, Link, LinkClosed, WebSocketLink
 from ._outbox import Outbox, frames_text
 from ._peer import PeerBase
 from ._replies import accepted, read_reply
+from ._resume import Resume
 from .config import ClientConfig, ClientOptions
 from .errors import (
     AlreadyRunningError,
@@ -663,7 +664,7 @@ class Client(PeerBase[ClientConfig]):
         positions = self._positions
         try:
             while True:
-                data: bytes | str | None = link.recv_nowait()
+                data: bytes | str | Resume | None = link.recv_nowait()
                 if data is None:
                     try:
                         data = await link.recv()
@@ -677,6 +678,9 @@ class Client(PeerBase[ClientConfig]):
                             reason = ConnectionLostError(str(exc), exc.code)
                             report(reason)
                         break
+                if isinstance(data, Resume):  # what a direct callable began (ours never leaves any)
+                    await data
+                    continue
                 if isinstance(data, str):
                     report(TextFrameError(len(data)))
                     continue
@@ -859,12 +863,16 @@ class Client(PeerBase[ClientConfig]):
         data, size, kind = encode_message(msg, uuid=request_id, is_sync=True)
         assert self._loop is not None  # set while RUNNING, which the outbox implies
         fut: asyncio.Future[Message[ProtoMessage]] = self._loop.create_future()
-        self._pending[request_id] = _Pending(kind, fut, None if expect is None else accepted(expect))
+        pending = self._pending
+        # The request leaves first when it can go at once: no reply is read before this task yields, so the
+        # bookkeeping below overlaps the server's work instead of delaying the request.
+        sent = outbox.offer(data)
+        pending[request_id] = _Pending(kind, fut, None if expect is None else accepted(expect))
         if timeout is not None:  # no task cancellation scope nor timer per call: see _deadlines.py
             assert self._deadlines is not None
             self._deadlines.add(request_id, timeout)
         try:
-            if not outbox.offer(data):
+            if not sent:
                 await outbox.put(data)
             if self._send_hook.callables:
                 self._send_hook(kind, size, time.perf_counter() - started)

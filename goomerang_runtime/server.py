@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import http
 import inspect
 import itertools
@@ -46,6 +47,7 @@ from ._link import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, Link, LinkClos
 from ._outbox import frames_text
 from ._peer import PeerBase
 from ._pubsub import PubSub
+from ._resume import Resume, TaskStepper
 from .auth import Action, Authenticator, HandshakeRequest
 from .config import DEFAULT_HISTORY_LINGER, ServerConfig, ServerOptions, parse_address
 from .errors import (
@@ -603,74 +605,106 @@ class Server(PeerBase[ServerConfig]):
 
     async def _read_loop(self, conn: ServerConnection) -> None:
         link = conn.link
-        classes = self._registry.classes
-        dispatcher = self._dispatcher
-        assert dispatcher is not None
         report = self._report
         config = self._config
         bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit is not None else None
         throttled = False
         streak = 0
-        while True:
-            data: bytes | str | None = link.recv_nowait()
-            if data is not None:
-                streak += 1
-                if streak >= _TURN:
-                    # Frames already read are handled without yielding: let the other connections
-                    # have their turn, so one that sends without pause costs only its own share.
+        handle = self._handle
+        stepper = self._stepper(conn) if bucket is None else None  # a rate limit is applied here only
+        if stepper is not None:
+            step = stepper.step
+            link.set_direct(lambda data: step(lambda: handle(conn, data)))
+        try:
+            while True:
+                data: bytes | str | Resume | None = link.recv_nowait()
+                if data is not None:
+                    streak += 1
+                    if streak >= _TURN:
+                        # Frames already read are handled without yielding: let the other connections
+                        # have their turn, so one that sends without pause costs only its own share.
+                        streak = 0
+                        await asyncio.sleep(0)
+                else:
                     streak = 0
-                    await asyncio.sleep(0)
-            else:
-                streak = 0
-                try:
-                    data = await link.recv()
-                except LinkClosed as exc:
-                    if exc.too_big:
-                        report(MessageTooBigError(f"from {conn.peer.remote_address}: {exc}"))
-                    elif not exc.clean:
-                        report(ConnectionLostError(f"{conn.peer.id} ({conn.peer.remote_address}): {exc}", exc.code))
-                    return
-            if bucket is not None:
-                wait = bucket.take()
-                if wait and not throttled:
-                    report(LimitError(conn.peer.id, "rate_limit", config.rate_limit or 0.0, "reading slowed down"))
-                throttled = bool(wait)
-                if wait:
-                    await asyncio.sleep(wait)
-            if conn.kicked:
-                conn.unhandled += 1
-                continue
-            if isinstance(data, str):
-                report(TextFrameError(len(data)))
-                continue
-            try:
-                frame = decode_frame(data)
-                if frame.is_sync and conn.server_requests and CALL_HEADER in frame.headers:
-                    self._calls.complete(conn.peer.id, frame)  # a reply to our own request
-                    continue
-                if frame.kind in COMMAND_KINDS:
-                    await self._run_command(conn, decode_command(frame))
-                    continue
-                msg = decode_message(frame, classes)
-            except FrameDecodeError as exc:
-                report(exc)
-                continue
-            except (UnknownKindError, PayloadDecodeError) as exc:
-                report(exc)
-                if frame.is_sync:
-                    await ReplySender(conn, frame.uuid).fail(frame.kind, exc)
-                continue
-            if not msg.metadata.is_sync:
-                await dispatcher.dispatch(conn.sender, msg)
-                continue
-            replier = ReplySender(conn, frame.uuid)
-            if conn.pending_sync >= config.max_pending_sync:
-                err = LimitError(conn.peer.id, "max_pending_sync", config.max_pending_sync, "request refused")
-                report(err)
-                await replier.fail(frame.kind, err)
-                continue
-            replier.hold()
-            await dispatcher.dispatch(replier, msg)
+                    try:
+                        data = await link.recv()
+                    except LinkClosed as exc:
+                        if exc.too_big:
+                            report(MessageTooBigError(f"from {conn.peer.remote_address}: {exc}"))
+                        elif not exc.clean:
+                            report(ConnectionLostError(f"{conn.peer.id} ({conn.peer.remote_address}): {exc}", exc.code))
+                        return
+                    if type(data) is Resume:  # a message the transport's callback began handling: finish it
+                        await data
+                        continue
+                if bucket is not None:
+                    wait = bucket.take()
+                    if wait and not throttled:
+                        report(LimitError(conn.peer.id, "rate_limit", config.rate_limit or 0.0, "reading slowed down"))
+                    throttled = bool(wait)
+                    if wait:
+                        await asyncio.sleep(wait)
+                assert not isinstance(data, Resume)
+                handling = handle(conn, data)
+                if handling is not None:
+                    await handling
+        finally:
+            if stepper is not None:
+                link.set_direct(None)
+
+    def _stepper(self, conn: ServerConnection) -> TaskStepper | None:
+        """What lets the transport's callback handle a message as `conn`'s reader task (see ``_resume.py``)."""
+        task = conn.task
+        if task is None:
+            return None
+        get_context = getattr(task, "get_context", None)  # Python 3.12+
+        context = get_context() if get_context is not None else getattr(conn.link, "context", None)
+        if not isinstance(context, contextvars.Context):
+            return None
+        return TaskStepper(task.get_loop(), task, context)
+
+    def _handle(self, conn: ServerConnection, data: bytes | str) -> Awaitable[None] | None:
+        """Handle one message read from `conn`: what is left to await, if anything.
+
+        The read loop awaits it; a transport callback runs it as the reader
+        (``_resume.py``). Either way messages of one connection are handled
+        in the order they came.
+        """
+        report = self._report
+        if conn.kicked:
+            conn.unhandled += 1
+            return None
+        if isinstance(data, str):
+            report(TextFrameError(len(data)))
+            return None
+        try:
+            frame = decode_frame(data)
+        except FrameDecodeError as exc:
+            report(exc)
+            return None
+        try:
+            if frame.is_sync and conn.server_requests and CALL_HEADER in frame.headers:
+                self._calls.complete(conn.peer.id, frame)  # a reply to our own request
+                return None
+            if frame.kind in COMMAND_KINDS:
+                return self._run_command(conn, decode_command(frame))
+            msg = decode_message(frame, self._registry.classes)
+        except (UnknownKindError, PayloadDecodeError) as exc:
+            report(exc)
+            return ReplySender(conn, frame.uuid).fail(frame.kind, exc) if frame.is_sync else None
+        dispatcher = self._dispatcher
+        assert dispatcher is not None
+        if not msg.metadata.is_sync:
+            return dispatcher.dispatch(conn.sender, msg)
+        replier = ReplySender(conn, frame.uuid)
+        config = self._config
+        if conn.pending_sync >= config.max_pending_sync:
+            err = LimitError(conn.peer.id, "max_pending_sync", config.max_pending_sync, "request refused")
+            report(err)
+            return replier.fail(frame.kind, err)
+        replier.hold()
+        return dispatcher.dispatch(replier, msg)
 
     # Commands from clients (run in the read loop, so per-connection order holds).
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Self, Unpack
 
-from ._link import CLOSE_NORMAL, LinkClosed
+from ._link import CLOSE_NORMAL, Direct, LinkClosed
 from .client import Client
 from .config import ClientOptions
 from .server import Server
@@ -79,7 +79,7 @@ class MemoryLink:
     @property
     def unread(self) -> int:
         """Messages received and not read yet."""
-        items: list[bytes | str | _Closed] = list(self._inbox._queue)  # type: ignore[attr-defined]
+        items: list[bytes | str | _Closed] = list(self._inbox._queue)  # type: ignore[attr-defined, unused-ignore]
         return sum(1 for item in items if not isinstance(item, _Closed))
 
     def send_now(self, data: bytes) -> bool:
@@ -93,7 +93,7 @@ class MemoryLink:
         """As :meth:`send_now`: in memory there is no system call to save."""
         return self.send_now(data)
 
-    def set_direct(self, direct: Callable[[bytes], bool] | None) -> None:
+    def set_direct(self, direct: Direct | None) -> None:
         """Ignored: in memory every message goes through :meth:`recv`."""
 
     async def ping(self) -> Awaitable[float]:
