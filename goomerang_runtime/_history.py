@@ -13,17 +13,41 @@ its loss is unknown rather than handed an incomplete replay.
 A client that saw up to ``(epoch, offset)`` on a topic asks :meth:`History.since`
 what followed: the frames still held, in order, and the range of offsets that
 are gone (evicted by the bound or expired), which the client is told about.
+
+The whole history is bounded in bytes (`max_bytes`: frames, plus what each
+entry and each topic costs to keep): past it, frames give way, oldest first
+from the least recently published topic on, and a client is told the range
+it lost. Only when no frame is left and the topics' bookkeeping alone is
+over the bound does the least recently published topic forget its offsets.
+A topic whose offsets were forgotten starts again at 1 under a new epoch, and every topic
+without offsets now answers to that epoch, so an old position is reported
+as an unknown loss, never taken for a new one.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["History", "Recovery", "format_position", "parse_position"]
+__all__ = [
+    "DEFAULT_HISTORY_MAX_BYTES",
+    "MIN_HISTORY_MAX_BYTES",
+    "History",
+    "Recovery",
+    "format_position",
+    "parse_position",
+]
+
+DEFAULT_HISTORY_MAX_BYTES = 64 * 1024 * 1024
+"""Bytes a server's history may hold across all its topics (the ``history_max_bytes`` option)."""
+MIN_HISTORY_MAX_BYTES = 16 * 1024
+_ENTRY_COST = 120
+"""Bytes one kept frame costs beyond its own (the entry's tuple, the bytes object's header, its slot)."""
+_TOPIC_COST = 1024
+"""Bytes one topic's bookkeeping costs (its deque, its state, its key in the table)."""
 
 
 def format_position(epoch: str, offset: int) -> str:
@@ -77,21 +101,42 @@ class _Topic:
 class History:
     """The last `size` publications of each topic, each kept `ttl` seconds at most (None: no expiry)."""
 
-    def __init__(self, size: int, ttl: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        size: int,
+        ttl: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_bytes: int = DEFAULT_HISTORY_MAX_BYTES,
+    ) -> None:
         if size < 1:
             raise ValueError("history size must be at least 1")
+        if max_bytes < MIN_HISTORY_MAX_BYTES:
+            raise ValueError(f"history max_bytes must be at least {MIN_HISTORY_MAX_BYTES}")
         self.size = size
         self.ttl = ttl
+        self.max_bytes = max_bytes
         self.epoch = secrets.token_hex(8)
         """Random per instance: offsets of another server instance are not comparable."""
         self._clock = clock
-        self._topics: dict[str, _Topic] = {}
+        self._topics: OrderedDict[str, _Topic] = OrderedDict()
+        """Least recently published first."""
+        self._framed: OrderedDict[str, _Topic] = OrderedDict()
+        """The topics holding frames (or that did until they expired), least recently published first."""
+        self._absent = self.epoch
+        """The epoch of every topic without offsets: changes when a topic's offsets are forgotten."""
         self._resets = 0
+        self._held = 0
+
+    @property
+    def held_bytes(self) -> int:
+        """What the history holds now, counted as against `max_bytes`."""
+        return self._held
 
     def epoch_of(self, topic: str) -> str:
-        """The epoch of `topic`'s offsets: the history's, or a new one since the topic was reset."""
+        """The epoch of `topic`'s offsets: the history's, or a new one since the topic was reset or forgotten."""
         state = self._topics.get(topic)
-        return self.epoch if state is None else state.epoch
+        return self._absent if state is None else state.epoch
 
     def position(self, topic: str) -> str:
         """``epoch:offset`` of the newest publication on `topic` (offset 0: none yet)."""
@@ -104,7 +149,9 @@ class History:
             return
         self._resets += 1
         state.epoch = f"{self.epoch}.{self._resets}"
-        state.entries.clear()
+        entries = state.entries
+        self._held -= sum(len(frame) for _, _, frame in entries) + _ENTRY_COST * len(entries)
+        entries.clear()
 
     def reset_matching(self, matches: Callable[[str], bool]) -> None:
         """:meth:`reset` every topic for which `matches(topic)` holds."""
@@ -113,15 +160,53 @@ class History:
 
     def append(self, topic: str, frame: bytes) -> int:
         """Keep `frame` as the next publication on `topic`; returns its offset."""
-        state = self._topics.get(topic)
+        topics = self._topics
+        state = topics.get(topic)
         if state is None:
-            state = self._topics[topic] = _Topic(self.epoch)
-        state.last += 1
+            state = topics[topic] = _Topic(self._absent)
+            self._held += _TOPIC_COST
+        else:
+            topics.move_to_end(topic)
+        framed = self._framed
+        if topic in framed:
+            framed.move_to_end(topic)
+        else:
+            framed[topic] = state
+        offset = state.last = state.last + 1
         entries = state.entries
-        entries.append((state.last, self._clock(), frame))
+        entries.append((offset, self._clock(), frame))
+        self._held += len(frame) + _ENTRY_COST
         if len(entries) > self.size:
-            entries.popleft()
-        return state.last
+            self._held -= len(entries.popleft()[2]) + _ENTRY_COST
+        if self._held > self.max_bytes:
+            self._give_way(state)
+        return offset
+
+    def _give_way(self, current: _Topic) -> None:
+        """Bring the history back under `max_bytes`: frames first, offsets only once no frame is left.
+
+        Frames go from the least recently published topic on, so a topic's
+        lost offsets stay a known range; a topic's offsets are forgotten (an
+        unknown loss) only when its bookkeeping alone is over the bound.
+        """
+        framed = self._framed
+        topics = self._topics
+        while self._held > self.max_bytes:
+            if framed:
+                topic, state = next(iter(framed.items()))
+                entries = state.entries
+                if entries:  # empty when it expired or was reset: it leaves the table here
+                    self._held -= len(entries.popleft()[2]) + _ENTRY_COST
+                if not entries:
+                    del framed[topic]
+                continue
+            topic, oldest = next(iter(topics.items()))
+            if oldest is current:  # nothing else is left
+                return
+            del topics[topic]  # its offsets are forgotten: old positions on it become an unknown loss
+            self._held -= _TOPIC_COST
+            self._resets += 1
+            self._absent = f"{self.epoch}.{self._resets}"
 
     def last(self, topic: str) -> int:
         """The offset of the newest publication on `topic` (0: none yet)."""
@@ -134,12 +219,12 @@ class History:
         oldest = self._clock() - self.ttl
         entries = state.entries
         while entries and entries[0][1] < oldest:
-            entries.popleft()
+            self._held -= len(entries.popleft()[2]) + _ENTRY_COST
 
     def since(self, topic: str, epoch: str, offset: int) -> Recovery:
         """What followed ``(epoch, offset)`` on `topic`: the frames held and the offsets lost."""
         state = self._topics.get(topic)
-        if epoch != (self.epoch if state is None else state.epoch):
+        if epoch != (self._absent if state is None else state.epoch):
             return Recovery([], unknown=True)
         if state is None or offset >= state.last:
             return Recovery([])

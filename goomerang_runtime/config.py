@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Self, TypeAlias, TypedDict
 
 from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from ._history import DEFAULT_HISTORY_MAX_BYTES, MIN_HISTORY_MAX_BYTES
 from ._validated import _Validated, config_error
 from .auth import Authenticator, Authorizer
 from .brokers.base import Broker
@@ -202,6 +203,13 @@ class ServerConfig(_Common):
     its last client left (None: ``DEFAULT_HISTORY_LINGER``), so the topic's
     history has no hole when a client comes back in time; later, the loss is
     reported as unknown."""
+    history_max_bytes: Annotated[int, Field(ge=MIN_HISTORY_MAX_BYTES)] = DEFAULT_HISTORY_MAX_BYTES
+    """Bytes the history may hold across all topics (frames and bookkeeping); past it the oldest frames go.
+
+    A client is told the offsets it lost to the bound (``RecoveryError``), as
+    for `history_size`. Only when no frame is left and the topics'
+    bookkeeping alone is over it does the least recently published topic
+    forget its offsets (its old positions are then an unknown loss)."""
 
     @field_validator("listen")
     @classmethod
@@ -281,6 +289,7 @@ class ServerOptions(_CommonOptions, total=False):
     broker: Broker | None
     history_size: int
     history_ttl: float | None
+    history_max_bytes: int
 
 
 class ClientOptions(_CommonOptions, total=False):

@@ -181,7 +181,11 @@ class Server(PeerBase[ServerConfig]):
         self._principals: weakref.WeakKeyDictionary[object, object] = weakref.WeakKeyDictionary()
         """Each handshake connection's principal, from authentication until it is served."""
         config = self._config
-        history = History(config.history_size, config.history_ttl) if config.history_size else None
+        history = (
+            History(config.history_size, config.history_ttl, max_bytes=config.history_max_bytes)
+            if config.history_size
+            else None
+        )
         linger = config.history_ttl if config.history_ttl is not None else DEFAULT_HISTORY_LINGER
         self._pubsub = PubSub(config.broker, self._connections.values, self._report, history, linger)
         self._heartbeats: Heartbeats | None = None

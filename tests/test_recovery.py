@@ -10,11 +10,12 @@ reported: ``sent == received + reported``.
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 
 import pytest
 
 from generated.goomerang.example.messages_pb2 import MessageV1
-from goomerang_runtime import Client, Message, ReconnectPolicy, RecoveryError, Sender, Server, Status
+from goomerang_runtime import Client, ConfigError, Message, ReconnectPolicy, RecoveryError, Sender, Server, Status
 from goomerang_runtime._history import History, parse_position
 
 from .brokers import BrokerServer
@@ -193,6 +194,41 @@ async def test_what_left_the_history_is_reported_exactly() -> None:
         await feed.client.close()
 
 
+async def test_the_servers_history_is_bounded_in_bytes() -> None:
+    """`history_max_bytes` bounds what is kept whatever `history_size` allows; what went is reported."""
+    bound = 32 * 1024
+    async with Server(history_size=10_000, history_max_bytes=bound) as server:
+        feed = Feed(Client(server=server.addr, reconnect=FAST))
+        await feed.start(server, "feed")
+        sent = 0
+
+        async def publish(count: int) -> None:
+            nonlocal sent
+            for _ in range(count):
+                await server.publish("feed", MessageV1(message=str(sent).rjust(1000)))  # 1 KB each
+                sent += 1
+
+        await publish(10)
+        await wait_until(lambda: len(feed.received) == 10, feed.changed)
+        feed.cut()
+        await publish(200)  # 200 KB: far past the bound
+        await wait_until(lambda: bool(feed.recoveries), feed.changed)
+        await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
+        check(sent, feed)
+        (err,) = feed.errors.of(RecoveryError)
+        ((topic, replayed, reported),) = feed.recoveries
+        assert (topic, reported) == ("feed", err)
+        assert 0 < replayed < bound // 1000  # the newest ones, as many as fit
+        assert (err.missed_from, err.missed_to) == (11, 210 - replayed)
+        assert feed.received[-replayed:] == list(range(210 - replayed, 210))
+        await feed.client.close()
+
+
+def test_a_history_bound_below_the_minimum_is_refused() -> None:
+    with pytest.raises(ConfigError, match="history_max_bytes"):
+        Server(history_size=10, history_max_bytes=1024)
+
+
 async def test_a_gap_before_the_first_publication_is_recovered() -> None:
     """A client that saw nothing yet still catches up: subscribing names the current position."""
     async with Server(history_size=100) as server:
@@ -333,3 +369,49 @@ def test_a_reset_topic_gets_a_new_epoch() -> None:
     assert history.append("t", b"c") == 2
     assert history.position("t") == f"{history.epoch_of('t')}:2"
     assert history.since("t", history.epoch_of("t"), 1).frames == [(2, b"c")]
+
+
+def test_the_history_is_bounded_in_bytes_across_topics() -> None:
+    """Many topics cannot grow it past `max_bytes`: the oldest frames give way, the offsets stay known."""
+    bound = 8 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        history = History(10, max_bytes=bound)
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(100_000):  # 100 MB of frames, spread over 2,000 topics
+            history.append(f"room.{n % 2_000}", bytes(1000))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert history.held_bytes <= bound
+    assert held <= bound * 1.5, f"{held:,} bytes held"
+    # The newest publication is held; what gave way is reported, never replayed as if whole.
+    for topic in ("room.1999", "room.0"):
+        recovery = history.since(topic, history.epoch_of(topic), 0)
+        assert recovery.frames[-1][0] == history.last(topic) == 50
+        assert len(recovery.frames) + (recovery.missed or 0) == 50
+        assert recovery.missed_from == 1
+
+
+def test_a_topic_forgotten_for_the_bound_is_an_unknown_loss() -> None:
+    """Once a topic's offsets are forgotten, its old positions are not mistaken for new ones."""
+    history = History(10, max_bytes=20_000)
+    history.append("old", b"x")
+    seen = history.epoch_of("old"), history.last("old")
+    for n in range(100):  # each topic costs its bookkeeping too: "old" is forgotten
+        history.append(f"t{n}", b"y")
+    assert history.last("old") == 0
+    assert history.since("old", *seen).unknown
+    assert history.append("old", b"z") == 1
+    assert history.epoch_of("old") != seen[0]
+    assert history.held_bytes <= 20_000
+
+
+def test_a_frame_larger_than_the_bound_is_not_kept() -> None:
+    history = History(10, max_bytes=20_000)
+    history.append("t", b"a")
+    assert history.append("t", bytes(40_000)) == 2
+    recovery = history.since("t", history.epoch_of("t"), 0)
+    assert recovery.frames == []
+    assert (recovery.missed_from, recovery.missed_to) == (1, 2)
+    assert history.held_bytes <= 20_000
