@@ -46,7 +46,8 @@ class Recorder:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, into: bytearray) -> None:
-        with contextlib.suppress(ConnectionError):
+        # uvloop raises RuntimeError for a write into a transport the reset closed (asyncio ignores it).
+        with contextlib.suppress(ConnectionError, RuntimeError):
             while (await self.reading.wait()) and (chunk := await reader.read(65536)):
                 into += chunk  # recorded before it is passed on: the record is never behind the peer
                 writer.write(chunk)
