@@ -58,6 +58,7 @@ class ServerConnection:
         "_queue_size",
         "_queue_timeout",
         "_report",
+        "catching_up",
         "closing",
         "error_details",
         "error_reply",
@@ -107,6 +108,8 @@ class ServerConnection:
         """Deliveries carry their history position, and a subscribe may ask to catch up (never a Go client)."""
         """The server may send this client sync requests (``Server.send_sync``); never a Go client."""
         self.topics: set[str] = set()
+        self.catching_up: set[str] | None = None
+        """Topics whose replay waits for room (``_catchup.py``): their live publications skip this connection."""
         self.gate: ReceiveGate | None = None
         """Checks topics reached through wildcard subscriptions, when the server authorises."""
         self.sender = ConnectionSender(self)

@@ -38,6 +38,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
+from ._catchup import CatchUp
 from ._codec import (
     GROUP_HEADER,
     MISSED_HEADER,
@@ -90,6 +91,9 @@ def _deliver(conns: Iterable[ServerConnection], topic: str, frame: bytes, positi
     tagged: bytes | None = None
     placed: bytes | None = None
     for conn in conns:
+        catching_up = conn.catching_up
+        if catching_up is not None and topic in catching_up:  # its replay brings this one, in order
+            continue
         data = frame
         if conn.topic_header:
             if tagged is None:
@@ -147,6 +151,8 @@ class PubSub:
             history = None
         self.history = history
         """Recent publications per topic kept by this server, for reconnecting clients; None keeps none."""
+        self._catching: CatchUp | None = None
+        """Replays that wait for room in their connection's send queue (made on first use)."""
         self._linger = linger
         self._lingering: dict[str, asyncio.TimerHandle] = {}
         """Broker subscriptions kept a while after their last local subscriber left (with a history)."""
@@ -166,6 +172,8 @@ class PubSub:
         self._lingering.clear()
         if self._shared is not None:
             self._shared.close()
+        if self._catching is not None:
+            self._catching.close()
         if self._broker is not None:
             await self._broker.close()
 
@@ -234,19 +242,45 @@ class PubSub:
         else:
             recovery = history.since(topic, *position)
             epoch = history.epoch_of(topic)
-            for offset, frame in recovery.frames:
-                tagged = add_topic_header(frame, topic)
-                conn.deliver(add_header(tagged, POSITION_HEADER, format_position(epoch, offset)))
-            report[RECOVERED_HEADER] = str(len(recovery.frames))
-            report[POSITION_HEADER] = history.position(topic)
+            missed = ""
             if recovery.unknown:
-                report[MISSED_HEADER] = "?"
+                missed = "?"
                 report[REASON_HEADER] = (
                     "another server instance, or a history this server had to reset: its offsets do not continue"
                 )
             elif recovery.missed_from is not None:
-                report[MISSED_HEADER] = f"{recovery.missed_from}-{recovery.missed_to}"
+                missed = f"{recovery.missed_from}-{recovery.missed_to}"
+            replayed = 0
+            for offset, frame in recovery.frames:
+                if not conn.offer_soon(self._replayed(topic, epoch, offset, frame)):
+                    # The send queue is full: the rest follows from the history as the client drains it.
+                    self._catch_up().start(conn, topic, epoch, offset - 1, replayed, missed)
+                    return
+                replayed += 1
+            self._end_replay(conn, topic, replayed, missed, report.get(REASON_HEADER, ""))
+            return
         conn.deliver(encode_frame(RECOVERY_KIND, b"", report))
+
+    @staticmethod
+    def _replayed(topic: str, epoch: str, offset: int, frame: bytes) -> bytes:
+        """One publication of a replay, as a recovering client gets it: topic and position headers."""
+        return add_header(add_topic_header(frame, topic), POSITION_HEADER, format_position(epoch, offset))
+
+    def _end_replay(self, conn: ServerConnection, topic: str, replayed: int, missed: str, reason: str) -> None:
+        """The frame that ends a replay: how many came back, the position now, what was lost."""
+        assert self.history is not None
+        report = {TOPIC_HEADER: topic, RECOVERED_HEADER: str(replayed), POSITION_HEADER: self.history.position(topic)}
+        if missed:
+            report[MISSED_HEADER] = missed
+        if reason:
+            report[REASON_HEADER] = reason
+        conn.deliver(encode_frame(RECOVERY_KIND, b"", report))
+
+    def _catch_up(self) -> CatchUp:
+        if self._catching is None:
+            assert self.history is not None
+            self._catching = CatchUp(self.history, self._replayed, self._end_replay)
+        return self._catching
 
     def _record(self, topic: str, frame: bytes) -> str:
         history = self.history

@@ -15,7 +15,17 @@ import tracemalloc
 import pytest
 
 from generated.goomerang.example.messages_pb2 import MessageV1
-from goomerang_runtime import Client, ConfigError, Message, ReconnectPolicy, RecoveryError, Sender, Server, Status
+from goomerang_runtime import (
+    Client,
+    ConfigError,
+    Message,
+    ReconnectPolicy,
+    RecoveryError,
+    Sender,
+    Server,
+    SlowConsumerError,
+    Status,
+)
 from goomerang_runtime._history import History, parse_position
 
 from .brokers import BrokerServer
@@ -221,6 +231,79 @@ async def test_the_servers_history_is_bounded_in_bytes() -> None:
         assert 0 < replayed < bound // 1000  # the newest ones, as many as fit
         assert (err.missed_from, err.missed_to) == (11, 210 - replayed)
         assert feed.received[-replayed:] == list(range(210 - replayed, 210))
+        await feed.client.close()
+
+
+async def test_a_replay_larger_than_the_send_queue_follows_as_the_client_drains() -> None:
+    """10 MB to catch up through a 64-frame send queue, while publications go on: all of it, once, in order."""
+    server = Server(history_size=10_000, send_queue_size=64)
+    server_errors = Collector()
+    server.on_error(server_errors)
+    async with server:
+        feed = Feed(Client(server=server.addr, reconnect=FAST))
+        await feed.start(server, "feed")
+        sent = 0
+
+        async def publish(count: int, pause: bool = False) -> None:
+            nonlocal sent
+            for _ in range(count):
+                await server.publish("feed", MessageV1(message=str(sent).rjust(2000)))
+                sent += 1
+                if pause:
+                    await asyncio.sleep(0)  # the replay and these interleave
+
+        gone = asyncio.Event()
+        server.on_disconnect(lambda peer: gone.set())
+        await publish(10)
+        await wait_until(lambda: len(feed.received) == 10, feed.changed)
+        feed.cut()
+        await asyncio.wait_for(gone.wait(), WAIT)  # else the old connection overflows, a slow consumer indeed
+        await publish(5_000)  # far more than the send queue holds
+        await asyncio.wait_for(feed.running.wait(), WAIT)
+        await publish(1_000, pause=True)  # while the client catches up
+        await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
+        check(sent, feed)
+        assert feed.received == list(range(sent))
+        ((topic, replayed, error),) = feed.recoveries
+        assert (topic, error) == ("feed", None)
+        assert replayed >= 5_000
+        assert server_errors.of(SlowConsumerError) == []
+        print(f"\nreplay through a 64-frame queue: sent={sent} received={len(feed.received)} replayed={replayed}")
+        await feed.client.close()
+
+
+async def test_a_client_draining_slower_than_the_history_turns_is_told_what_it_lost() -> None:
+    """A catch-up the history outruns: the client is dropped as a slow consumer and told the exact loss."""
+    server = Server(history_size=300, send_queue_size=16)
+    server_errors = Collector()
+    server.on_error(server_errors)
+    async with server:
+        feed = Feed(Client(server=server.addr, reconnect=FAST))
+        await feed.start(server, "feed")
+        sent = 0
+
+        async def publish(count: int) -> None:
+            nonlocal sent
+            for _ in range(count):
+                await server.publish("feed", MessageV1(message=str(sent).rjust(2000)))
+                sent += 1
+
+        await publish(10)
+        await wait_until(lambda: len(feed.received) == 10, feed.changed)
+        feed.cut()
+        await publish(300)
+        await asyncio.wait_for(feed.running.wait(), WAIT)
+        for _ in range(20):  # the whole history turns over between two turns of the catch-up
+            await publish(300)
+            await asyncio.sleep(0)
+        await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
+        check(sent, feed)
+        assert feed.reported > 0
+        assert server_errors.of(SlowConsumerError)
+        print(
+            f"\nhistory outran the catch-up: sent={sent} received={len(feed.received)} reported={feed.reported} "
+            f"slow consumer {len(server_errors.of(SlowConsumerError))}x"
+        )
         await feed.client.close()
 
 
