@@ -79,6 +79,34 @@ class Feed:
         link.abort()
 
 
+class Publisher:
+    """Publishes numbered messages of `size` characters on `topic`; `sent` counts them."""
+
+    def __init__(self, server: Server, topic: str = "feed", size: int = 0) -> None:
+        self.server = server
+        self.topic = topic
+        self.size = size
+        self.sent = 0
+
+    async def __call__(self, count: int, pause: bool = False) -> None:
+        for _ in range(count):
+            await self.server.publish(self.topic, MessageV1(message=str(self.sent).rjust(self.size)))
+            self.sent += 1
+            if pause:
+                await asyncio.sleep(0)  # let the loop run between publications
+
+
+async def away(server: Server, size: int) -> tuple[Feed, Publisher]:
+    """A client subscribed to "feed" that got 10 publications of `size` characters, then lost its connection."""
+    feed = Feed(Client(server=server.addr, reconnect=FAST))
+    await feed.start(server, "feed")
+    publish = Publisher(server, size=size)
+    await publish(10)
+    await wait_until(lambda: len(feed.received) == 10, feed.changed)
+    feed.cut()
+    return feed, publish
+
+
 def check(sent: int, feed: Feed) -> None:
     assert feed.received == list(dict.fromkeys(feed.received)), "duplicates"
     assert feed.received == sorted(feed.received), "out of order"
@@ -208,23 +236,11 @@ async def test_the_servers_history_is_bounded_in_bytes() -> None:
     """`history_max_bytes` bounds what is kept whatever `history_size` allows; what went is reported."""
     bound = 32 * 1024
     async with Server(history_size=10_000, history_max_bytes=bound) as server:
-        feed = Feed(Client(server=server.addr, reconnect=FAST))
-        await feed.start(server, "feed")
-        sent = 0
-
-        async def publish(count: int) -> None:
-            nonlocal sent
-            for _ in range(count):
-                await server.publish("feed", MessageV1(message=str(sent).rjust(1000)))  # 1 KB each
-                sent += 1
-
-        await publish(10)
-        await wait_until(lambda: len(feed.received) == 10, feed.changed)
-        feed.cut()
+        feed, publish = await away(server, 1000)  # 1 KB each
         await publish(200)  # 200 KB: far past the bound
         await wait_until(lambda: bool(feed.recoveries), feed.changed)
-        await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
-        check(sent, feed)
+        await wait_until(lambda: len(feed.received) + feed.reported >= publish.sent, feed.changed)
+        check(publish.sent, feed)
         (err,) = feed.errors.of(RecoveryError)
         ((topic, replayed, reported),) = feed.recoveries
         assert (topic, reported) == ("feed", err)
@@ -239,36 +255,24 @@ async def test_a_replay_larger_than_the_send_queue_follows_as_the_client_drains(
     server = Server(history_size=10_000, send_queue_size=64)
     server_errors = Collector()
     server.on_error(server_errors)
+    gone = asyncio.Event()
+    server.on_disconnect(lambda peer: gone.set())
     async with server:
-        feed = Feed(Client(server=server.addr, reconnect=FAST))
-        await feed.start(server, "feed")
-        sent = 0
-
-        async def publish(count: int, pause: bool = False) -> None:
-            nonlocal sent
-            for _ in range(count):
-                await server.publish("feed", MessageV1(message=str(sent).rjust(2000)))
-                sent += 1
-                if pause:
-                    await asyncio.sleep(0)  # the replay and these interleave
-
-        gone = asyncio.Event()
-        server.on_disconnect(lambda peer: gone.set())
-        await publish(10)
-        await wait_until(lambda: len(feed.received) == 10, feed.changed)
-        feed.cut()
+        feed, publish = await away(server, 2000)
         await asyncio.wait_for(gone.wait(), WAIT)  # else the old connection overflows, a slow consumer indeed
         await publish(5_000)  # far more than the send queue holds
         await asyncio.wait_for(feed.running.wait(), WAIT)
         await publish(1_000, pause=True)  # while the client catches up
-        await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
-        check(sent, feed)
-        assert feed.received == list(range(sent))
+        await wait_until(lambda: len(feed.received) + feed.reported >= publish.sent, feed.changed)
+        check(publish.sent, feed)
+        assert feed.received == list(range(publish.sent))
         ((topic, replayed, error),) = feed.recoveries
         assert (topic, error) == ("feed", None)
         assert replayed >= 5_000
         assert server_errors.of(SlowConsumerError) == []
-        print(f"\nreplay through a 64-frame queue: sent={sent} received={len(feed.received)} replayed={replayed}")
+        print(
+            f"\nreplay through a 64-frame queue: sent={publish.sent} received={len(feed.received)} replayed={replayed}"
+        )
         await feed.client.close()
 
 
@@ -278,31 +282,19 @@ async def test_a_client_draining_slower_than_the_history_turns_is_told_what_it_l
     server_errors = Collector()
     server.on_error(server_errors)
     async with server:
-        feed = Feed(Client(server=server.addr, reconnect=FAST))
-        await feed.start(server, "feed")
-        sent = 0
-
-        async def publish(count: int) -> None:
-            nonlocal sent
-            for _ in range(count):
-                await server.publish("feed", MessageV1(message=str(sent).rjust(2000)))
-                sent += 1
-
-        await publish(10)
-        await wait_until(lambda: len(feed.received) == 10, feed.changed)
-        feed.cut()
+        feed, publish = await away(server, 2000)
         await publish(300)
         await asyncio.wait_for(feed.running.wait(), WAIT)
         for _ in range(20):  # the whole history turns over between two turns of the catch-up
             await publish(300)
             await asyncio.sleep(0)
-        await wait_until(lambda: len(feed.received) + feed.reported >= sent, feed.changed)
-        check(sent, feed)
+        await wait_until(lambda: len(feed.received) + feed.reported >= publish.sent, feed.changed)
+        check(publish.sent, feed)
         assert feed.reported > 0
         assert server_errors.of(SlowConsumerError)
         print(
-            f"\nhistory outran the catch-up: sent={sent} received={len(feed.received)} reported={feed.reported} "
-            f"slow consumer {len(server_errors.of(SlowConsumerError))}x"
+            f"\nhistory outran the catch-up: sent={publish.sent} received={len(feed.received)} "
+            f"reported={feed.reported} slow consumer {len(server_errors.of(SlowConsumerError))}x"
         )
         await feed.client.close()
 
