@@ -2,7 +2,9 @@
 
 A client of the tests connects to :attr:`Balancer.addr`; :meth:`Balancer.point`
 sends new connections to another replica, and :meth:`Balancer.hold` keeps new
-connections waiting (the client is away) until :meth:`Balancer.release`.
+connections waiting (the client is away) until :meth:`Balancer.release`;
+:meth:`Balancer.stall` stops passing what servers send to their clients (a
+client that reads nothing) until :meth:`Balancer.flow`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class Balancer:
         self._server: asyncio.Server | None = None
         self._open = asyncio.Event()
         self._open.set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._pipes: set[asyncio.Task[None]] = set()
         self.addr = ""
 
@@ -41,6 +45,13 @@ class Balancer:
     def release(self) -> None:
         self._open.set()
 
+    def stall(self) -> None:
+        """What servers send waits in the kernel's buffers (their clients read nothing) until :meth:`flow`."""
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        self._flowing.set()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         self.arrived.set()
@@ -51,15 +62,15 @@ class Balancer:
         except OSError:
             writer.close()
             return
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.get_running_loop().create_task(self._pipe(source, sink))
+        for source, sink, gate in ((reader, up_writer, None), (up_reader, writer, self._flowing)):
+            task = asyncio.get_running_loop().create_task(self._pipe(source, sink, gate))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
     @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, gate: asyncio.Event | None) -> None:
         try:
-            while data := await source.read(65536):
+            while (gate is None or await gate.wait()) and (data := await source.read(65536)):
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):
@@ -76,3 +87,4 @@ class Balancer:
         if self._pipes:
             await asyncio.wait(self._pipes)
         self._open.set()
+        self._flowing.set()

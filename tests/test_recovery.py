@@ -28,6 +28,7 @@ from goomerang_runtime import (
 )
 from goomerang_runtime._history import History, parse_position
 
+from .balancer import Balancer
 from .brokers import BrokerServer
 from .brokers import broker_server as broker_server
 from .helpers import WAIT, Collector, wait_until
@@ -282,21 +283,31 @@ async def test_a_client_draining_slower_than_the_history_turns_is_told_what_it_l
     server_errors = Collector()
     server.on_error(server_errors)
     async with server:
-        feed, publish = await away(server, 2000)
-        await publish(300)
-        await asyncio.wait_for(feed.running.wait(), WAIT)
-        for _ in range(20):  # the whole history turns over between two turns of the catch-up
+        balancer = Balancer(server.addr)
+        await balancer.start()
+        try:
+            feed = Feed(Client(server=balancer.addr, reconnect=FAST))
+            await feed.start(server, "feed")
+            publish = Publisher(server, size=2000)
+            await publish(10)
+            await wait_until(lambda: len(feed.received) == 10, feed.changed)
+            feed.cut()
             await publish(300)
-            await asyncio.sleep(0)
-        await wait_until(lambda: len(feed.received) + feed.reported >= publish.sent, feed.changed)
-        check(publish.sent, feed)
-        assert feed.reported > 0
-        assert server_errors.of(SlowConsumerError)
-        print(
-            f"\nhistory outran the catch-up: sent={publish.sent} received={len(feed.received)} "
-            f"reported={feed.reported} slow consumer {len(server_errors.of(SlowConsumerError))}x"
-        )
-        await feed.client.close()
+            await asyncio.wait_for(feed.running.wait(), WAIT)
+            balancer.stall()  # the client reads nothing while the history turns over 20 times
+            await publish(6_000, pause=True)
+            balancer.flow()
+            await wait_until(lambda: len(feed.received) + feed.reported >= publish.sent, feed.changed)
+            check(publish.sent, feed)
+            assert feed.reported > 0
+            assert server_errors.of(SlowConsumerError)
+            print(
+                f"\nhistory outran the catch-up: sent={publish.sent} received={len(feed.received)} "
+                f"reported={feed.reported} slow consumer {len(server_errors.of(SlowConsumerError))}x"
+            )
+            await feed.client.close()
+        finally:
+            await balancer.close()
 
 
 def test_a_history_bound_below_the_minimum_is_refused() -> None:
