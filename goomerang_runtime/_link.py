@@ -116,6 +116,10 @@ class Link(Protocol):
         """
         ...
 
+    def take_resume(self) -> Resume | None:
+        """What a :data:`Direct` left for the reader and :meth:`recv` has not returned yet (once)."""
+        ...
+
     async def ping(self) -> Awaitable[float]:
         """Send a ping; the awaitable completes when its pong arrives."""
         ...
@@ -270,6 +274,13 @@ class WebSocketLink:
             inbox.direct = direct
             # Replies to frames handled as they are split wait for the read's last frame (see send_now).
             inbox.batch_end = self._batch_end if direct is not None and self._plain else None
+
+    def take_resume(self) -> Resume | None:
+        inbox = self._inbox
+        if inbox is None:
+            return None
+        resume, inbox.resume = inbox.resume, None
+        return resume
 
     def _batch_end(self) -> None:
         if self._kept >= 0:

@@ -210,11 +210,11 @@ class PicowsLink(WSListener):
         self._frames: deque[bytes | str] = EMPTY  # a deque of its own from the first message
         self._direct: Direct | None = None
         self._continuation: Resume | None = None
+        """What the direct callable began and left to the reader: its next recv() returns it."""
         self._batching = False
         """A message is being handled from the callback and more follow it in the same read."""
         self._direct_run = 0
         """Messages of the current read before this one (offered to the direct callable up to DIRECT_BURST)."""
-        """What the direct callable began and left to the reader: its next recv() returns it."""
         self.context: contextvars.Context | None = None
         """The context of the task serving the connection (a server's; see :mod:`._resume`)."""
         self._bytes = 0
@@ -612,6 +612,10 @@ class PicowsLink(WSListener):
             return
         with contextlib.suppress(Exception):  # a broken transport: the next send() reports it
             tcp.write(b"".join(kept))
+
+    def take_resume(self) -> Resume | None:
+        resume, self._continuation = self._continuation, None
+        return resume
 
     def set_direct(self, direct: Direct | None) -> None:
         self._direct = direct

@@ -15,6 +15,7 @@ from where it stopped, before anything received after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
@@ -63,6 +64,23 @@ class Resume:
                     yielded = rest.send(sent)
                 except StopIteration:
                     return
+
+    def abandon(self) -> None:
+        """Cancel the rest of a handling nobody will await; call it as the task, in its context.
+
+        The handling sees a cancellation where it waits, as it would had the
+        task been awaiting it when cancelled, so the dispatcher reports it.
+        """
+        rest = self._rest
+        self._error = self._rest = self._yielded = None
+        if rest is None:
+            return
+        try:
+            rest.throw(asyncio.CancelledError("the connection's reader ended before it finished this handling"))
+        except (asyncio.CancelledError, StopIteration):
+            return
+        with contextlib.suppress(RuntimeError):  # it waits again, ignoring the cancellation: it ends here
+            rest.close()
 
 
 class TaskStepper:

@@ -584,6 +584,9 @@ class Server(PeerBase[ServerConfig]):
         self._connect_hook(peer)
         try:
             await self._read_loop(conn)
+        except asyncio.CancelledError:
+            link.abort()  # nobody reads this connection any more: it is not left open until its close times out
+            raise
         finally:
             unhandled = conn.unhandled + link.unread
             if unhandled:
@@ -621,14 +624,15 @@ class Server(PeerBase[ServerConfig]):
             link.set_direct(lambda data: step(lambda: handle(conn, data)))
         try:
             while True:
+                if streak >= _TURN:
+                    # Frames already read are handled without yielding: let the other connections have
+                    # their turn, so one that sends without pause costs only its own share. Before taking
+                    # the next frame: a reader cancelled here (a shutdown's last resort) holds none.
+                    streak = 0
+                    await asyncio.sleep(0)
                 data: bytes | str | Resume | None = link.recv_nowait()
                 if data is not None:
                     streak += 1
-                    if streak >= _TURN:
-                        # Frames already read are handled without yielding: let the other connections
-                        # have their turn, so one that sends without pause costs only its own share.
-                        streak = 0
-                        await asyncio.sleep(0)
                 else:
                     streak = 0
                     try:
@@ -648,7 +652,11 @@ class Server(PeerBase[ServerConfig]):
                         report(LimitError(conn.peer.id, "rate_limit", config.rate_limit or 0.0, "reading slowed down"))
                     throttled = bool(wait)
                     if wait:
-                        await asyncio.sleep(wait)
+                        try:
+                            await asyncio.sleep(wait)
+                        except asyncio.CancelledError:
+                            conn.unhandled += 1  # the frame taken: reported with the unread ones
+                            raise
                 assert not isinstance(data, Resume)
                 handling = handle(conn, data)
                 if handling is not None:
@@ -656,6 +664,11 @@ class Server(PeerBase[ServerConfig]):
         finally:
             if stepper is not None:
                 link.set_direct(None)
+            # A handling the transport's callback began and this reader never took (it was cancelled
+            # meanwhile) is cancelled here, as the reader, so it reports its cancellation as if awaited.
+            left = link.take_resume()
+            if left is not None:
+                left.abandon()
 
     def _stepper(self, conn: ServerConnection) -> TaskStepper | None:
         """What lets the transport's callback handle a message as `conn`'s reader task (see ``_resume.py``)."""

@@ -96,6 +96,10 @@ class MemoryLink:
     def set_direct(self, direct: Direct | None) -> None:
         """Ignored: in memory every message goes through :meth:`recv`."""
 
+    def take_resume(self) -> None:
+        """None: in memory nothing is handled from a callback."""
+        return None
+
     async def ping(self) -> Awaitable[float]:
         """A ping answered at once (there is no network to measure)."""
         if self._closed is not None:
