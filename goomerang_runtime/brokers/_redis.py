@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from .._envelope import EnvelopeError, decode_envelope
 from ..errors import BrokerError, ConfigError
 from ..topics import is_pattern
 from ._names import (
@@ -112,6 +113,7 @@ class RedisBroker(RemoteBroker):
         self._written: set[tuple[bytes, str]] = set()
         """Registry entries (key, field) this replica wrote: removed on a new connection, then made afresh."""
         self.keeps_history = history
+        self._resend_unsent = history  # see _unsent
         self._keep = b"0"
         self._ttl_ms = b"0"
         self._reader_script = ""
@@ -293,7 +295,9 @@ class RedisBroker(RemoteBroker):
                 keys = (redis_group_literal(prefix, topic), wildcards, counters, *self._history_keys(topic))
                 may = b"1" if wildcards_may_match(topic) else b"0"
                 group, declined = item.group, item.declined
-                pipe.evalsha(script, 5, *keys, topic, item.data, may, inbox, b"", group, b"0", b"0", b"", *declined)
+                pipe.evalsha(
+                    script, 5, *keys, topic, item.data, may, inbox, b"", group, b"0", b"0", b"", b"", b"0", *declined
+                )
                 hand_backs[index] = item
                 continue
             topic, data = item
@@ -303,11 +307,29 @@ class RedisBroker(RemoteBroker):
             keys = (redis_group_literal(prefix, topic), wildcards, counters, *self._history_keys(topic))
             may = b"1" if wildcards_may_match(topic) else b"0"
             channel = redis_channel(prefix, topic)
-            pipe.evalsha(script, 5, *keys, topic, data, may, inbox, channel, b"", keep, ttl, epoch)
+            origin, seq = self._identity(data) if self.keeps_history else (b"", b"0")
+            pipe.evalsha(script, 5, *keys, topic, data, may, inbox, channel, b"", keep, ttl, epoch, origin, seq)
         results: list[Any] = await pipe.execute()
         for index, item in hand_backs.items():
             if not results[index]:  # no other replica has a member of the group left
                 self._report(lost_hand_back(self.name, item.group, item.topic, len(item.declined)))
+
+    @staticmethod
+    def _identity(data: bytes) -> tuple[bytes, bytes]:
+        """A publication's origin and number, by which the routing script drops a copy sent again."""
+        try:
+            envelope = decode_envelope(data)
+        except EnvelopeError:
+            return b"", b"0"
+        return envelope.origin.encode(), str(envelope.seq).encode()
+
+    def _unsent(self, batch: Sequence[Outgoing]) -> list[Outgoing]:
+        # With a history the script drops what it took already, so a cut batch's publications go again.
+        # A queue group's hand-back has no such check: it is reported lost, as before.
+        hand_backs = sum(1 for item in batch if isinstance(item, HandBack))
+        if hand_backs:
+            self._report(BrokerError(self.name, "hand-backs cut short by a lost connection", hand_backs))
+        return [item for item in batch if not isinstance(item, HandBack)]
 
     def _history_keys(self, topic: str) -> tuple[bytes, bytes]:
         prefix = self._config.prefix

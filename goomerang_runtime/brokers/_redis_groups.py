@@ -46,6 +46,12 @@ local channel, only = ARGV[5], ARGV[6]
 local keep, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
 local position = nil
 if channel ~= '' and keep > 0 then
+  -- A copy sent again after a lost connection cut its batch short: taken already, once is enough.
+  if ARGV[10] ~= '' then
+    local seen = redis.call('HGET', KEYS[4], 'o' .. ARGV[10])
+    if seen and tonumber(seen) >= tonumber(ARGV[11]) then return 0 end
+    redis.call('HSET', KEYS[4], 'o' .. ARGV[10], ARGV[11])
+  end
   -- The shared history: the topic's next offset, in its epoch, and the envelope in its stream.
   if redis.call('HEXISTS', KEYS[4], 'e') == 0 then
     local now = redis.call('TIME')
@@ -67,7 +73,7 @@ elseif channel ~= '' then
   redis.call('PUBLISH', channel, data)
 end
 local declined = {}
-for i = 10, #ARGV do declined[ARGV[i]] = true end
+for i = 12, #ARGV do declined[ARGV[i]] = true end
 
 local function split(text)
   local tokens, start = {}, 1

@@ -146,10 +146,14 @@ class RemoteBroker(Broker):
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
         self._resend_unsent = False
-        """Set by a broker that acknowledges each publication and drops a copy it took already
-        (JetStream): a batch cut short by a lost connection is sent again from ``_taken`` on, not lost."""
+        """Set by a broker that drops a copy of a publication it took already (JetStream, the Redis
+        history's script): a batch cut short by a lost connection is sent again (``_unsent``), not lost."""
         self._taken = 0
         """How many of the batch being sent the broker acknowledged (with ``_resend_unsent``)."""
+
+    def _unsent(self, batch: Sequence[Outgoing]) -> list[Outgoing]:
+        """What of a batch cut short by a lost connection goes again (with ``_resend_unsent``)."""
+        return list(batch[self._taken :])
 
     @property
     def config(self) -> RemoteBrokerConfig:
@@ -384,7 +388,7 @@ class RemoteBroker(Broker):
                     await self._send(batch)
             except Exception as exc:
                 if self._resend_unsent:  # the broker knows what it took: the rest goes on the next connection
-                    queue.extendleft(reversed(batch[self._taken :]))
+                    queue.extendleft(reversed(self._unsent(batch)))
                     self._connection_lost(generation, exc)
                     continue
                 self._report(BrokerError(self.name, f"publishing failed ({exc or type(exc).__name__})", len(batch)))
