@@ -122,6 +122,31 @@ class BrokerServer:
             self.store = ""
 
 
+class Receiver:
+    """A broker's receiver for tests that look at the wire or the broker's history: keeps what it is told."""
+
+    replica = "replica-under-test"
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+
+    def deliver_publication(self, data: bytes) -> None: ...
+    def deliver_broadcast(self, data: bytes) -> None: ...
+    def deliver_group(self, group: str, member: str, data: bytes) -> None: ...
+    def deliver_positioned(self, epoch: str, offset: int, data: bytes) -> None: ...
+    def broker_resumed(self) -> None: ...
+
+    def broker_error(self, error: BaseException) -> None:
+        self.errors.append(error)
+
+
+def broker_alone(kind: str) -> Iterator[BrokerServer]:
+    """A fixture's body: a broker server of `kind` for one test."""
+    server = start_broker(kind)
+    yield server
+    server.remove()
+
+
 def start_broker(kind: str) -> BrokerServer:
     server = BrokerServer(kind, require_binary(kind))
     server.start()

@@ -29,7 +29,7 @@ import pytest
 from goomerang_runtime import BrokerState
 from goomerang_runtime.brokers import NatsBroker
 
-from .brokers import BrokerServer, start_broker
+from .brokers import BrokerServer, Receiver, broker_alone
 from .helpers import WAIT
 
 
@@ -94,24 +94,9 @@ class Recorder:
         return "; ".join(f"sent {bytes(s)!r}, answered {bytes(a)!r}" for s, a in self.connections)
 
 
-class Receiver:
-    """Takes what the broker delivers; this test only looks at the wire."""
-
-    replica = "replica-under-test"
-
-    def deliver_publication(self, data: bytes) -> None: ...
-    def deliver_broadcast(self, data: bytes) -> None: ...
-    def deliver_group(self, group: str, member: str, data: bytes) -> None: ...
-    def deliver_positioned(self, epoch: str, offset: int, data: bytes) -> None: ...
-    def broker_error(self, error: BaseException) -> None: ...
-    def broker_resumed(self) -> None: ...
-
-
 @pytest.fixture
 def nats_server() -> Iterator[BrokerServer]:
-    server = start_broker("nats")
-    yield server
-    server.remove()
+    yield from broker_alone("nats")
 
 
 async def test_the_catch_all_subscription_is_confirmed_after_it_was_sent(nats_server: BrokerServer) -> None:

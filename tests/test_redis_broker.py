@@ -22,32 +22,12 @@ from goomerang_runtime._envelope import decode_envelope, encode_envelope
 from goomerang_runtime.brokers import RedisBroker
 from goomerang_runtime.brokers._remote import HandBack
 
-from .brokers import BrokerServer, start_broker
-
-
-class Receiver:
-    """Takes what the broker delivers and keeps what it reports; these tests read the broker's history."""
-
-    replica = "replica-under-test"
-
-    def __init__(self) -> None:
-        self.errors: list[BaseException] = []
-
-    def deliver_publication(self, data: bytes) -> None: ...
-    def deliver_broadcast(self, data: bytes) -> None: ...
-    def deliver_group(self, group: str, member: str, data: bytes) -> None: ...
-    def deliver_positioned(self, epoch: str, offset: int, data: bytes) -> None: ...
-    def broker_error(self, error: BaseException) -> None:
-        self.errors.append(error)
-
-    def broker_resumed(self) -> None: ...
+from .brokers import BrokerServer, Receiver, broker_alone
 
 
 @pytest.fixture
 def redis_server() -> Iterator[BrokerServer]:
-    server = start_broker("redis")
-    yield server
-    server.remove()
+    yield from broker_alone("redis")
 
 
 async def test_a_batch_sent_again_after_a_cut_is_numbered_once(redis_server: BrokerServer) -> None:
